@@ -1,0 +1,77 @@
+# ntsops: `make lab` runs the whole job on a local lab, `make test` runs every test.
+# Every target bootstraps what it needs; bootstrapping is idempotent and quick when
+# everything is already present.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+COLLECTION_LINK := .collections/ansible_collections/ntsops/nts
+SANITY_TREE := .build/ansible_collections/ntsops/nts
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help bootstrap system venv link lint sanity unit integration test lab requirements clean
+
+help:
+	@echo "make lab          build what is needed and run the whole job on a local lab"
+	@echo "make test         build what is needed and run every test (lint, sanity, unit, integration)"
+	@echo "make lint         yamllint, ruff, mypy, ansible-lint"
+	@echo "make sanity       ansible-test sanity for the collection"
+	@echo "make unit         unit tests"
+	@echo "make integration  integration tests against real chronyd, ntpd and named (root)"
+
+bootstrap: system venv link
+
+system:
+	@sh scripts/bootstrap-system.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+link: $(COLLECTION_LINK)
+
+$(COLLECTION_LINK):
+	@mkdir -p $(dir $@)
+	@ln -sfn ../../.. $@
+
+requirements:
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q -r requirements.in
+	@{ echo '# Generated from requirements.in by `make requirements`; do not edit by hand.'; \
+	   $(PY) -m pip freeze --exclude-editable; } > requirements.txt
+
+lint: venv link
+	yamllint -s .
+	ruff check .
+	mypy plugins/module_utils
+	ansible-lint
+
+# ansible-test needs the collection at a real ansible_collections/NS/NAME path, not
+# behind a symbolic link, so sanity runs on a copy of the files git would commit.
+sanity: venv
+	@rm -rf $(SANITY_TREE) && mkdir -p $(SANITY_TREE)
+	@git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ $(SANITY_TREE)/
+	cd $(SANITY_TREE) && $(CURDIR)/$(BIN)/ansible-test sanity --venv --python 3.11 --color no
+
+unit: venv link
+	pytest -q tests/unit
+
+integration: bootstrap
+	pytest -q tests/integration
+
+test: bootstrap lint sanity unit integration
+
+lab:
+	@echo "make lab: the lab is not built yet (see the lab issue)." >&2
+	@exit 1
+
+clean:
+	rm -rf .build .collections .cache/run

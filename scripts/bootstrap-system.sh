@@ -1,0 +1,50 @@
+#!/bin/sh
+# Install the Debian packages the tests and the lab need, and unpack private copies
+# of chronyd and ntpd. Idempotent: does nothing when everything is present.
+#
+# chrony and ntpsec conflict as packages and start services when installed, so the
+# daemons the tests run are unpacked from their .deb files (dpkg -x) into
+# .cache/daemons instead of being installed; only their libraries are installed.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DAEMONS="$ROOT/.cache/daemons"
+
+PACKAGES="bind9 bind9-utils bind9-dnsutils iproute2 libcap2-bin openssl nftables rsync make git \
+podman runc debootstrap uidmap slirp4netns fuse-overlayfs \
+libbsd0 libcap2 libedit2 libgnutls30 libnettle8 libseccomp2 libssl3"
+
+missing=""
+for pkg in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $pkg"
+    fi
+done
+
+if [ -n "$missing" ]; then
+    echo "bootstrap: installing Debian packages:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086  # word splitting of the package list is wanted
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+unpack() {
+    # $1: package name, $2: binary inside the package that proves it is unpacked
+    if [ -x "$DAEMONS/$1/$2" ]; then
+        return 0
+    fi
+    echo "bootstrap: unpacking $1 into $DAEMONS/$1"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get download -qq "$1" >/dev/null 2>&1) || {
+        apt-get update -qq
+        (cd "$tmp" && apt-get download -qq "$1")
+    }
+    rm -rf "$DAEMONS/$1"
+    mkdir -p "$DAEMONS/$1"
+    dpkg -x "$tmp"/"$1"_*.deb "$DAEMONS/$1"
+    rm -rf "$tmp"
+}
+
+unpack chrony usr/sbin/chronyd
+unpack ntpsec usr/sbin/ntpd
