@@ -1,0 +1,202 @@
+# Copyright: ntsops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Check an NTS server on every address its name resolves to, as a client would use it.
+
+Shared by the endpoint_check module and the ``ntsops check`` command. Each address
+is checked on its own thread; every finding becomes one problem line that starts
+with the address.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import socket
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ansible_collections.ntsops.nts.plugins.module_utils import cert_info, nts_client, nts_ntp, nts_records
+from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
+
+Resolver = Callable[[str], list[str]]
+
+MAX_PARALLEL_ADDRESSES = 32
+
+
+class EndpointCheckError(NtsopsError):
+    """The check could not start (bad options, name that does not resolve)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckOptions:
+    name: str
+    port: int = nts_client.NTS_KE_PORT
+    ca_path: str | None = None
+    timeout: float = 5.0
+    min_cert_days: int = 14
+    ntp_exchange: bool = True
+    aead: tuple[int, ...] = (nts_records.AEAD_AES_SIV_CMAC_256,)
+    expect_cookies: int = 8
+
+    def validate(self) -> None:
+        if not self.name:
+            raise EndpointCheckError("name must not be empty")
+        if not 1 <= self.port <= 65535:
+            raise EndpointCheckError(f"port must be 1-65535, got {self.port}")
+        if not self.timeout > 0:
+            raise EndpointCheckError(f"timeout must be positive, got {self.timeout}")
+        if self.expect_cookies < 1:
+            raise EndpointCheckError(f"expect_cookies must be at least 1, got {self.expect_cookies}")
+        if not self.aead:
+            raise EndpointCheckError("aead must list at least one AEAD algorithm id")
+        for aead_id in self.aead:
+            if not 0 <= aead_id <= 0xFFFF:
+                raise EndpointCheckError(f"AEAD id {aead_id} is outside 0-65535")
+
+
+def resolve_addresses(name: str) -> list[str]:
+    """Every A and AAAA address of ``name`` in resolver order, without duplicates."""
+    if cert_info.is_ip_address(name):
+        return [name]
+    try:
+        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise EndpointCheckError(f"{name} does not resolve: {exc.strerror}") from exc
+    addresses: list[str] = []
+    for info in infos:
+        address = str(info[4][0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def _cert_section(session: nts_client.TlsSession, options: CheckOptions, problems: list[str]) -> dict[str, Any]:
+    if not session.chain:
+        problems.append("server sent no certificate")
+        return {}
+    leaf = session.chain[0]
+    now = datetime.datetime.now(datetime.UTC)
+    problems.extend(session.verify_errors)
+    mismatch = cert_info.name_mismatch(leaf, options.name)
+    if mismatch:
+        problems.append(mismatch)
+    # An expired or not-yet-valid chain is already in verify_errors; report the window only.
+    if not any("expired" in p or "not yet valid" in p for p in session.verify_errors):
+        problems.extend(cert_info.validity_problems(leaf, now, options.min_cert_days))
+    return cert_info.describe(leaf, now)
+
+
+def _ke_section(ke: nts_client.KeResult, options: CheckOptions, problems: list[str]) -> dict[str, Any]:
+    response = ke.response
+    for code in response.errors:
+        problems.append(f"NTS-KE Error record: {nts_records.error_name(code)} ({code})")
+    for code in response.warnings:
+        problems.append(f"NTS-KE Warning record: {nts_records.warning_name(code)} ({code})")
+    if nts_records.PROTOCOL_NTPV4 not in response.next_protocols and not response.errors:
+        problems.append("NTS-KE response does not select NTPv4 as next protocol")
+    if response.aead is None and not response.errors:
+        problems.append("NTS-KE response selects no AEAD algorithm")
+    if not response.errors and len(response.cookies) < options.expect_cookies:
+        problems.append(f"NTS-KE returned {len(response.cookies)} cookies, expected {options.expect_cookies}")
+    return {
+        "next_protocol": response.next_protocols[0] if response.next_protocols else None,
+        "aead": response.aead,
+        "aead_name": nts_records.AEAD_NAMES.get(response.aead, None) if response.aead is not None else None,
+        "cookies": len(response.cookies),
+        "cookie_sizes": sorted({len(c) for c in response.cookies}),
+        "server": response.server,
+        "port": response.port,
+        "warnings": list(response.warnings),
+        "errors": list(response.errors),
+        "ms": round(ke.ms, 3),
+    }
+
+
+def _ntp_section(
+    address: str, ke: nts_client.KeResult, options: CheckOptions, problems: list[str]
+) -> dict[str, Any]:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    server = ke.response.server
+    ntp_address = nts_client.resolve_ntp_server(server, family) if server else address
+    ntp_port = ke.response.port if ke.response.port is not None else nts_ntp.NTP_PORT
+    result = nts_client.ntp_exchange(ntp_address, ntp_port, ke, options.timeout)
+    response = result.response
+    if response.nak:
+        problems.append(f"NTP server {ntp_address} port {ntp_port} answered with an NTS NAK (cookie rejected)")
+    elif response.leap == 3 or response.stratum == 0:
+        problems.append(
+            f"NTP server {ntp_address} is not synchronised (leap {response.leap}, stratum {response.stratum},"
+            f" refid {response.refid_text})"
+        )
+    return {
+        "address": ntp_address,
+        "port": ntp_port,
+        "authenticated": response.authenticated,
+        "nak": response.nak,
+        "stratum": response.stratum,
+        "leap": response.leap,
+        "refid": response.refid_text,
+        "offset": result.offset,
+        "delay": result.delay,
+        "cookies": len(response.cookies),
+        "ms": round(result.ms, 3),
+    }
+
+
+def check_address(address: str, options: CheckOptions) -> dict[str, Any]:
+    """Run TCP, TLS, NTS-KE and (optionally) NTP against one address; never raises NtsopsError."""
+    problems: list[str] = []
+    entry: dict[str, Any] = {"address": address, "tls": None, "cert": None, "ke": None, "ntp": None}
+    server_name = None if cert_info.is_ip_address(options.name) else options.name
+    session = None
+    try:
+        session = nts_client.open_tls(address, options.port, server_name, options.ca_path, options.timeout)
+        entry["tls"] = {
+            "version": session.version,
+            "cipher": session.cipher,
+            "alpn": session.alpn,
+            "handshake_ms": round(session.handshake_ms, 3),
+        }
+        entry["cert"] = _cert_section(session, options, problems)
+        if session.alpn != nts_client.ALPN_NTSKE.decode():
+            problems.append("server agreed no ALPN protocol (ntske/1 expected); clients will not use it")
+        else:
+            ke = nts_client.key_exchange(session, options.aead, options.timeout)
+            entry["ke"] = _ke_section(ke, options, problems)
+            session.close()
+            session = None
+            if options.ntp_exchange and ke.response.cookies and not ke.response.errors:
+                entry["ntp"] = _ntp_section(address, ke, options, problems)
+    except nts_client.NtsStepError as exc:
+        problems.append(str(exc))
+    except NtsopsError as exc:
+        problems.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        if session is not None:
+            session.close()
+    entry["problems"] = [f"{address}: {problem}" for problem in problems]
+    entry["ok"] = not problems
+    return entry
+
+
+def check_endpoint(
+    options: CheckOptions,
+    addresses: Sequence[str] | None = None,
+    resolver: Resolver = resolve_addresses,
+) -> dict[str, Any]:
+    """Check every address concurrently; ``ok`` is true only when every address passed."""
+    options.validate()
+    if addresses:
+        targets = list(dict.fromkeys(addresses))
+        for address in targets:
+            if not cert_info.is_ip_address(address):
+                raise EndpointCheckError(f"addresses must be IP addresses, got {address!r}")
+    else:
+        targets = resolver(options.name)
+    if not targets:
+        raise EndpointCheckError(f"{options.name} has no A or AAAA records")
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_ADDRESSES, len(targets))) as pool:
+        results = list(pool.map(lambda address: check_address(address, options), targets))
+    problems = [problem for result in results for problem in result["problems"]]
+    return {"ok": not problems, "addresses": results, "problems": problems}
