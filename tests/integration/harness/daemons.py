@@ -1,0 +1,459 @@
+"""Real chronyd and NTPsec ntpd as NTS servers (and chronyd as a client) for tests.
+
+Safety: every daemon runs under `capsh --drop=cap_sys_time`, so it cannot set the
+clock whatever its configuration says; chronyd also gets `-x`. Each daemon has a
+private directory (config, pidfile, chronyc socket, ntsdumpdir, logs) and is
+stopped by its PID. ntpd binds every address it sees, so it runs only inside a
+namespace created by harness.netns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .ca import IssuedCert
+from .netns import Host
+
+REPO = Path(__file__).resolve().parents[3]
+DAEMONS = REPO / ".cache" / "daemons"
+CHRONYD = DAEMONS / "chrony" / "usr" / "sbin" / "chronyd"
+CHRONYC = DAEMONS / "chrony" / "usr" / "bin" / "chronyc"
+NTPD = DAEMONS / "ntpsec" / "usr" / "sbin" / "ntpd"
+
+
+class DaemonError(RuntimeError):
+    """A daemon did not start, answer or stop as expected; message includes its log."""
+
+
+def no_clock_argv(argv: Sequence[str]) -> list[str]:
+    """Wrap `argv` so it runs without CAP_SYS_TIME (not even in its bounding set)."""
+    return ["capsh", "--drop=cap_sys_time", "--", "-c", "exec " + shlex.join(argv)]
+
+
+def free_port(host: str = "127.0.0.1", type_: int = socket.SOCK_STREAM) -> int:
+    """A port free on `host` right now for TCP and UDP (small race; fine for tests)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, type_) as s:
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+        other = socket.SOCK_DGRAM if type_ == socket.SOCK_STREAM else socket.SOCK_STREAM
+        try:
+            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, other) as s:
+                s.bind((host, port))
+        except OSError:
+            continue
+        return port
+    raise DaemonError(f"no free port on {host}")
+
+
+def wait_tcp(address: str, port: int, host: Host | None, timeout: float = 10.0) -> float:
+    """Wait until TCP `address:port` accepts (from inside `host`'s namespace); returns seconds."""
+    start = time.monotonic()
+    deadline = start + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = host.socket(family) if host else socket.socket(family)
+        sock.settimeout(0.5)
+        try:
+            sock.connect((address, port))
+            return time.monotonic() - start
+        except OSError as exc:
+            last = exc
+        finally:
+            sock.close()
+        time.sleep(0.05)
+    raise TimeoutError(f"{address}:{port} did not accept TCP within {timeout} s ({last})")
+
+
+class _Daemon:
+    """Common process handling: start with capsh, stop by PID, log access."""
+
+    name = "daemon"
+
+    def __init__(self, workdir: Path, host: Host | None) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.workdir, 0o700)
+        self.host = host
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stderr_path = self.workdir / f"{self.name}.stderr"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def _argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def _spawn(self) -> None:
+        argv = no_clock_argv(self._argv())
+        if self.host is not None:
+            argv = self.host.exec_argv(argv)
+        with open(self.stderr_path, "ab") as err:
+            # `ip netns exec`, capsh and bash all exec, so proc.pid is the daemon's pid
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                         start_new_session=True)
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = ""
+        with contextlib.suppress(OSError):
+            text = self.stderr_path.read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM by PID, SIGKILL after `timeout`; idempotent."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+    def _check_running(self) -> None:
+        if not self.alive():
+            code = self.proc.returncode if self.proc else None
+            raise DaemonError(f"{self.name} exited ({code}):\n{self.log_tail()}")
+
+    def __enter__(self) -> _Daemon:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Chronyd(_Daemon):
+    """chronyd 4.3 with a private config; base for the server and the client."""
+
+    name = "chronyd"
+
+    def __init__(self, workdir: Path, host: Host | None) -> None:
+        super().__init__(workdir, host)
+        self.conf_path = self.workdir / "chronyd.conf"
+        self.socket_path = self.workdir / "chronyd.sock"
+        self.pid_path = self.workdir / "chronyd.pid"
+        self.dump_dir = self.workdir / "ntsdump"
+        self.log_dir = self.workdir / "log"
+
+    def _common_conf(self) -> list[str]:
+        self.dump_dir.mkdir(exist_ok=True)
+        self.log_dir.mkdir(exist_ok=True)
+        return [
+            f"pidfile {self.pid_path}",
+            f"bindcmdaddress {self.socket_path}",
+            "cmdport 0",
+            f"ntsdumpdir {self.dump_dir}",
+            f"logdir {self.log_dir}",
+            f"driftfile {self.workdir / 'drift'}",
+        ]
+
+    def _argv(self) -> list[str]:
+        # -d: foreground, log to stderr; -x: never touch the clock; -u root: Debian's
+        # default user _chrony need not exist here, and the daemon is confined anyway
+        return [str(CHRONYD), "-d", "-x", "-u", "root", "-f", str(self.conf_path)]
+
+    def chronyc(self, *args: str, timeout: float = 5.0, check: bool = True) -> str:
+        """Run `chronyc -h <socket> args` (the Unix socket reaches across namespaces)."""
+        argv = [str(CHRONYC), "-h", str(self.socket_path), "-n", *args]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        if check and result.returncode != 0:
+            raise DaemonError(f"chronyc {' '.join(args)} failed: {result.stdout}{result.stderr}")
+        return result.stdout
+
+    def _wait_socket(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_running()
+            if self.socket_path.exists():
+                out = subprocess.run([str(CHRONYC), "-h", str(self.socket_path), "-n", "tracking"],
+                                     capture_output=True, text=True, timeout=5, check=False)
+                if out.returncode == 0:
+                    return
+            time.sleep(0.05)
+        raise DaemonError(f"chronyd command socket not ready within {timeout} s:\n{self.log_tail()}")
+
+
+class ChronyServer(Chronyd):
+    """chronyd serving NTS (NTS-KE on `ntsport`, NTP on `port`) from `local stratum`.
+
+    `host=None` runs on loopback in the root namespace with free ports (so Port
+    Negotiation is sent); inside a namespace it uses 123/4460 on the host's addresses.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        cert: IssuedCert,
+        *,
+        host: Host | None = None,
+        addresses: Sequence[str] | None = None,
+        port: int | None = None,
+        ntsport: int | None = None,
+        stratum: int = 3,
+        extra_conf: Sequence[str] = (),
+    ) -> None:
+        super().__init__(workdir, host)
+        self.cert = cert
+        if addresses is None:
+            addresses = list(host.addresses) if host else ["127.0.0.1"]
+        self.addresses = list(addresses)
+        if not self.addresses:
+            raise ValueError("ChronyServer needs at least one address to bind")
+        loop = host is None
+        self.port = port if port is not None else (free_port(self.addresses[0], socket.SOCK_DGRAM) if loop else 123)
+        self.ntsport = ntsport if ntsport is not None else (free_port(self.addresses[0]) if loop else 4460)
+        self.stratum = stratum
+        self.extra_conf = list(extra_conf)
+
+    @property
+    def address(self) -> str:
+        return self.addresses[0]
+
+    def write_conf(self) -> None:
+        lines = self._common_conf()
+        # chrony binds one IPv4 and one IPv6 address per socket family; without an
+        # IPv6 bindaddress NTS-KE would listen on [::] (see nts-facts 3)
+        v4 = [a for a in self.addresses if ":" not in a]
+        v6 = [a for a in self.addresses if ":" in a]
+        if len(v4) > 1 or len(v6) > 1:
+            raise ValueError("chronyd binds at most one IPv4 and one IPv6 address")
+        lines += [f"bindaddress {a}" for a in v4 + v6]
+        if not v6:
+            lines.append("bindaddress ::1")
+        lines += [
+            f"port {self.port}",
+            f"ntsport {self.ntsport}",
+            f"ntsservercert {self.cert.chain_path}",
+            f"ntsserverkey {self.cert.key_path}",
+            f"local stratum {self.stratum}",
+            "allow all",
+            *self.extra_conf,
+        ]
+        self.conf_path.write_text("\n".join(lines) + "\n")
+
+    def start(self, timeout: float = 10.0) -> ChronyServer:
+        self.write_conf()
+        self._spawn()
+        try:
+            self._wait_socket(timeout)
+            wait_tcp(self.address, self.ntsport, self.host, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def restart(self, timeout: float = 10.0) -> ChronyServer:
+        """Stop and start again (same config, same ntsdumpdir: cookie keys survive)."""
+        self.stop()
+        return self.start(timeout)
+
+    def serverstats(self) -> dict[str, int]:
+        """`chronyc serverstats` as {label: count}, e.g. 'NTS-KE connections accepted'."""
+        stats: dict[str, int] = {}
+        for line in self.chronyc("serverstats").splitlines():
+            label, sep, value = line.partition(":")
+            if sep and value.strip().isdigit():
+                stats[label.strip()] = int(value.strip())
+        return stats
+
+
+class ChronyClient(Chronyd):
+    """chronyd as an NTS client of `server_name` (resolved inside its namespace)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        host: Host,
+        server_name: str,
+        ca_path: Path,
+        *,
+        poll: int = 0,
+        port: int | None = None,
+        ntsport: int | None = None,
+        extra_conf: Sequence[str] = (),
+        server_options: str = "",
+    ) -> None:
+        super().__init__(workdir, host)
+        self.server_name = server_name
+        self.ca_path = Path(ca_path)
+        self.poll = poll
+        self.ntp_port = port
+        self.ntsport = ntsport
+        self.extra_conf = list(extra_conf)
+        self.server_options = server_options
+
+    def write_conf(self) -> None:
+        opts = f"iburst nts minpoll {self.poll} maxpoll {self.poll}"
+        if self.ntp_port is not None:
+            opts += f" port {self.ntp_port}"
+        if self.ntsport is not None:
+            opts += f" ntsport {self.ntsport}"
+        lines = [
+            *self._common_conf(),
+            f"server {self.server_name} {opts} {self.server_options}".rstrip(),
+            f"ntstrustedcerts {self.ca_path}",
+            "port 0",  # a client only: serve nothing
+            *self.extra_conf,
+        ]
+        self.conf_path.write_text("\n".join(lines) + "\n")
+
+    def start(self, timeout: float = 10.0) -> ChronyClient:
+        self.write_conf()
+        self._spawn()
+        try:
+            self._wait_socket(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def sources(self) -> list[dict[str, str]]:
+        """`chronyc -c sources` rows: mode, state, name, stratum, poll, reach, last, offset..."""
+        keys = ["mode", "state", "name", "stratum", "poll", "reach", "last_rx",
+                "adjusted_offset", "measured_offset", "error"]
+        rows = self.chronyc("-c", "sources").splitlines()
+        return [dict(zip(keys, row.split(","), strict=False)) for row in rows if row]
+
+    def authdata(self) -> list[dict[str, str]]:
+        """`chronyc -c authdata` rows: name, mode ('NTS'), key_id, key_type (AEAD id),
+        key_length (bits), last_ke_ago (s), ke_attempts, nak (count), cookies, cookie_length."""
+        keys = ["name", "mode", "key_id", "key_type", "key_length", "last_ke_ago", "ke_attempts",
+                "nak", "cookies", "cookie_length"]
+        rows = self.chronyc("-c", "authdata").splitlines()
+        return [dict(zip(keys, row.split(","), strict=False)) for row in rows if row]
+
+    def tracking(self) -> dict[str, str]:
+        """`chronyc tracking` as {label: value text}."""
+        out: dict[str, str] = {}
+        for line in self.chronyc("tracking").splitlines():
+            label, sep, value = line.partition(":")
+            if sep:
+                out[label.strip()] = value.strip()
+        return out
+
+    def wait_synced(self, timeout: float = 20.0, min_reach: int = 1) -> dict[str, str]:
+        """Wait until the source is selected ('*') and reached `min_reach` times; returns its row."""
+        deadline = time.monotonic() + timeout
+        rows: list[dict[str, str]] = []
+        while time.monotonic() < deadline:
+            self._check_running()
+            rows = self.sources()
+            for row in rows:
+                reach = int(row.get("reach", "0") or "0", 8)
+                if row.get("state") == "*" and bin(reach).count("1") >= min_reach:
+                    return row
+            time.sleep(0.2)
+        raise DaemonError(f"chronyd client not synchronised within {timeout} s: sources={rows} "
+                          f"authdata={self.authdata()}\n{self.log_tail()}")
+
+
+class NtpsecServer(_Daemon):
+    """NTPsec 1.2.2 ntpd serving NTS inside `host`'s namespace (NTS-KE fixed at 4460).
+
+    With no upstream, NTPsec answers unsynchronised (stratum 0, LI 3). `orphan`
+    (default 6) adds `tos orphan N orphanwait 0`, so it claims stratum N right away
+    and a real client will synchronise to it; pass orphan=None to see stratum 0.
+    """
+
+    name = "ntpd"
+    ntsport = 4460
+    port = 123
+
+    def __init__(self, workdir: Path, cert: IssuedCert, host: Host, *, orphan: int | None = 6,
+                 extra_conf: Sequence[str] = ()) -> None:
+        if host is None:
+            raise ValueError("ntpd binds every address it sees: run it in a namespace only")
+        super().__init__(workdir, host)
+        self.cert = cert
+        self.orphan = orphan
+        self.extra_conf = list(extra_conf)
+        self.conf_path = self.workdir / "ntp.conf"
+        self.pid_path = self.workdir / "ntpd.pid"
+        self.cookie_path = self.workdir / "ntskeys"
+        self.log_path = self.workdir / "ntpd.log"
+        self.stats_dir = self.workdir / "stats"
+
+    @property
+    def address(self) -> str:
+        return self.host.address  # type: ignore[union-attr]
+
+    @property
+    def addresses(self) -> list[str]:
+        return list(self.host.addresses)  # type: ignore[union-attr]
+
+    def write_conf(self) -> None:
+        self.stats_dir.mkdir(exist_ok=True)
+        lines = [
+            "disable kernel",  # do not discipline the kernel clock (CAP_SYS_TIME is dropped anyway)
+            "disable ntp",  # no clock steering at all
+            f"statsdir {self.stats_dir}/",
+            f"driftfile {self.workdir / 'drift'}",
+            "nts enable",
+            f"nts cert {self.cert.chain_path}",
+            f"nts key {self.cert.key_path}",
+            f"nts cookie {self.cookie_path}",
+            # no `limited`: rate limiting would drop benchmark and retry traffic
+            "restrict default nomodify noquery",
+            "restrict 127.0.0.1",
+            "restrict ::1",
+        ]
+        if self.orphan is not None:
+            lines.append(f"tos orphan {self.orphan} orphanwait 0")
+        lines += self.extra_conf
+        self.conf_path.write_text("\n".join(lines) + "\n")
+
+    def _argv(self) -> list[str]:
+        # -n: do not fork; -g/-x irrelevant: the clock is never touched (no capability)
+        return [str(NTPD), "-n", "-c", str(self.conf_path), "-p", str(self.pid_path),
+                "-l", str(self.log_path)]
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = super().log_tail(lines)
+        with contextlib.suppress(OSError):
+            text += "\n" + "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return text
+
+    def start(self, timeout: float = 15.0) -> NtpsecServer:
+        self.write_conf()
+        self._spawn()
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                self._check_running()
+                try:
+                    wait_tcp(self.address, self.ntsport, self.host, timeout=0.5)
+                    break
+                except TimeoutError as exc:
+                    if time.monotonic() > deadline:
+                        raise DaemonError(f"ntpd NTS-KE not answering within {timeout} s:\n{self.log_tail()}") from exc
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def restart(self, timeout: float = 15.0) -> NtpsecServer:
+        self.stop()
+        return self.start(timeout)
+
+    def reload(self) -> None:
+        """SIGHUP: NTPsec re-reads its certificate and key."""
+        if self.proc is None:
+            raise DaemonError("ntpd is not running")
+        os.kill(self.proc.pid, signal.SIGHUP)
+
