@@ -1,0 +1,354 @@
+# Copyright: ntsops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""NTS-KE records (RFC 8915 section 4): byte vectors, strict parsing, property tests."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from ansible_collections.ntsops.nts.plugins.module_utils import nts_records as rec
+from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError, NtsProtocolError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+PROPERTY_SETTINGS = settings(max_examples=400, deadline=None)
+
+
+def raw(record_type: int, body: bytes, critical: bool = False) -> bytes:
+    """Test-side record encoder, written independently of encode_record."""
+    return (
+        bytes([(record_type >> 8) | (0x80 if critical else 0), record_type & 0xFF])
+        + len(body).to_bytes(2, "big")
+        + body
+    )
+
+
+EOM = bytes.fromhex("80000000")
+NEXT_NTPV4 = bytes.fromhex("800100020000")
+AEAD_15 = bytes.fromhex("80040002000f")
+
+
+def chrony_like_response(cookies: int = 8, extra: bytes = b"") -> bytes:
+    body = NEXT_NTPV4 + AEAD_15 + extra
+    for index in range(cookies):
+        body += raw(rec.NEW_COOKIE, bytes([index]) * 100)
+    return body + EOM
+
+
+def parse(data: bytes) -> list[rec.Record]:
+    return rec.parse_records(data)
+
+
+# --- encoding -------------------------------------------------------------------
+
+
+def test_encode_record_sets_critical_bit_type_and_length() -> None:
+    assert rec.encode_record(rec.NEW_COOKIE, b"abc", critical=False) == b"\x00\x05\x00\x03abc"
+    assert rec.encode_record(rec.NEXT_PROTOCOL, b"\x00\x00", critical=True) == b"\x80\x01\x00\x02\x00\x00"
+    assert rec.encode_record(0x7FFF, b"", critical=True) == b"\xff\xff\x00\x00"
+
+
+@pytest.mark.parametrize(
+    ("record_type", "body"),
+    [(-1, b""), (0x8000, b""), (True, b""), ("1", b""), (1, b"x" * 65536), (1, "text")],
+)
+def test_encode_record_rejects_what_the_wire_cannot_carry(record_type: object, body: object) -> None:
+    with pytest.raises(rec.NtsArgumentError):
+        rec.encode_record(record_type, body, critical=False)  # type: ignore[arg-type]
+
+
+def test_default_request_is_next_protocol_ntpv4_aead_15_end_of_message_all_critical() -> None:
+    assert rec.build_ke_request() == bytes.fromhex("8001 0002 0000  8004 0002 000f  8000 0000")
+
+
+def test_request_lists_aeads_in_preference_order() -> None:
+    request = rec.build_ke_request(aead_ids=(30, 15), next_protocols=(0,))
+    assert request == bytes.fromhex("8001 0002 0000  8004 0004 001e 000f  8000 0000")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"aead_ids": ()},
+        {"next_protocols": []},
+        {"aead_ids": (65536,)},
+        {"aead_ids": (-1,)},
+        {"aead_ids": (15, 15)},
+        {"aead_ids": (True,)},
+        {"aead_ids": "15"},
+        {"aead_ids": 15},
+    ],
+)
+def test_request_validation_raises_one_documented_type(kwargs: dict[str, object]) -> None:
+    with pytest.raises(rec.NtsArgumentError) as info:
+        rec.build_ke_request(**kwargs)  # type: ignore[arg-type]
+    assert isinstance(info.value, NtsopsError)
+    assert isinstance(info.value, ValueError)
+
+
+def test_exporter_context_is_protocol_aead_direction() -> None:
+    assert rec.exporter_context(rec.PROTOCOL_NTPV4, rec.AEAD_AES_SIV_CMAC_256, server_to_client=False) == (
+        b"\x00\x00\x00\x0f\x00"
+    )
+    assert rec.exporter_context(0, 15, server_to_client=True) == b"\x00\x00\x00\x0f\x01"
+    assert rec.exporter_context(0x1234, 30, server_to_client=True) == b"\x12\x34\x00\x1e\x01"
+    with pytest.raises(rec.NtsArgumentError):
+        rec.exporter_context(0, 70000, server_to_client=True)
+
+
+def test_constants_match_rfc_8915_and_iana() -> None:
+    assert rec.EXPORTER_LABEL == b"EXPORTER-network-time-security"
+    assert [rec.END_OF_MESSAGE, rec.NEXT_PROTOCOL, rec.ERROR, rec.WARNING] == [0, 1, 2, 3]
+    assert [rec.AEAD_ALGORITHM, rec.NEW_COOKIE, rec.SERVER_NEGOTIATION, rec.PORT_NEGOTIATION] == [4, 5, 6, 7]
+    assert rec.AEAD_KEY_LENGTHS == {15: 32, 16: 48, 17: 64, 30: 16, 31: 32}
+    assert set(rec.AEAD_NAMES) == set(rec.AEAD_KEY_LENGTHS)
+    assert set(rec.RECORD_NAMES) == set(range(8))
+    assert rec.error_name(1) == "Bad Request"
+    assert rec.error_name(0) == "Unrecognized Critical Record"
+    assert rec.error_name(2) == "Internal Server Error"
+    assert rec.error_name(77) == "unassigned"
+    assert rec.warning_name(5) == "unassigned"
+
+
+# --- incremental parsing -------------------------------------------------------
+
+
+def test_parser_gives_same_records_whole_or_byte_by_byte() -> None:
+    data = chrony_like_response()
+    whole = parse(data)
+    parser = rec.RecordParser()
+    pieces: list[rec.Record] = []
+    for index in range(len(data)):
+        assert not parser.complete
+        pieces.extend(parser.feed(data[index : index + 1]))
+    parser.finish()
+    assert parser.complete
+    assert pieces == whole == parser.records
+    assert [r.record_type for r in whole] == [1, 4] + [5] * 8 + [0]
+    assert whole[0] == rec.Record(record_type=1, critical=True, body=b"\x00\x00")
+    assert whole[2].body == b"\x00" * 100
+
+
+def test_feed_returns_only_records_completed_by_that_chunk() -> None:
+    parser = rec.RecordParser()
+    assert parser.feed(NEXT_NTPV4[:3]) == []
+    assert parser.feed(NEXT_NTPV4[3:] + AEAD_15[:1]) == [rec.Record(1, True, b"\x00\x00")]
+    assert parser.feed(b"") == []
+    assert parser.feed(AEAD_15[1:] + EOM) == [rec.Record(4, True, b"\x00\x0f"), rec.Record(0, True, b"")]
+    assert parser.complete
+
+
+def test_data_after_end_of_message_in_the_same_chunk() -> None:
+    with pytest.raises(NtsProtocolError, match="2 bytes of data after the End of Message"):
+        rec.RecordParser().feed(NEXT_NTPV4 + EOM + b"xx")
+
+
+def test_data_after_end_of_message_in_a_later_chunk() -> None:
+    parser = rec.RecordParser()
+    parser.feed(NEXT_NTPV4 + EOM)
+    with pytest.raises(NtsProtocolError, match="after the End of Message"):
+        parser.feed(b"\x00")
+
+
+def test_end_of_message_with_a_body() -> None:
+    with pytest.raises(NtsProtocolError, match="End of Message record has a 2-byte body"):
+        rec.RecordParser().feed(raw(0, b"ab", critical=True))
+
+
+def test_declared_length_larger_than_data_is_incomplete_until_finish() -> None:
+    parser = rec.RecordParser()
+    assert parser.feed(NEXT_NTPV4 + raw(5, b"c" * 10)[:9]) == [rec.Record(1, True, b"\x00\x00")]
+    assert not parser.complete
+    with pytest.raises(NtsProtocolError, match=r"^truncated record: type 5 declares 10 bytes, only 5 received$"):
+        parser.finish()
+
+
+def test_stream_ending_before_end_of_message() -> None:
+    parser = rec.RecordParser()
+    parser.feed(NEXT_NTPV4)
+    with pytest.raises(NtsProtocolError, match=r"ended before the End of Message record \(1 complete"):
+        parser.finish()
+
+
+def test_stream_ending_inside_a_record_header() -> None:
+    parser = rec.RecordParser()
+    parser.feed(b"\x80")
+    with pytest.raises(NtsProtocolError, match=r"inside a record header \(1 of 4 bytes\)"):
+        parser.finish()
+
+
+def test_empty_stream() -> None:
+    with pytest.raises(NtsProtocolError, match="ended before the End of Message"):
+        rec.RecordParser().finish()
+
+
+def test_records_that_never_end_are_cut_off_by_the_size_cap() -> None:
+    parser = rec.RecordParser()
+    chunk = raw(0x4321, b"z" * 1020) * 4  # valid, non-critical unknown records, no End of Message
+    fed = 0
+    with pytest.raises(NtsProtocolError, match=r"exceeds 65536 bytes.*never end"):
+        for _ in range(100):  # bounded: 100 x 4 KiB is far above the cap
+            parser.feed(chunk)
+            fed += len(chunk)
+    assert fed <= rec.MAX_RESPONSE_BYTES
+
+
+def test_a_single_huge_declared_record_is_also_capped() -> None:
+    parser = rec.RecordParser(max_bytes=1000)
+    parser.feed(raw(5, b"")[:2] + b"\xff\xff")
+    with pytest.raises(NtsProtocolError, match="exceeds 1000 bytes"):
+        parser.feed(b"c" * 1000)
+
+
+# --- interpretation --------------------------------------------------------------
+
+
+def test_interpret_a_full_chrony_like_response() -> None:
+    extra = raw(rec.SERVER_NEGOTIATION, b"ntp.example.net") + raw(rec.PORT_NEGOTIATION, b"\x04\xd2")
+    extra += raw(0x1234, b"ignored") + raw(rec.WARNING, b"\x00\x07")
+    response = rec.interpret_ke_response(parse(chrony_like_response(extra=extra)), offered_aeads=[15])
+    assert response == rec.KeResponse(
+        next_protocols=[0],
+        aead=15,
+        cookies=[bytes([i]) * 100 for i in range(8)],
+        server="ntp.example.net",
+        port=1234,
+        warnings=[7],
+        errors=[],
+        unknown_records=[0x1234],
+        deviations=[],
+    )
+
+
+def test_error_record_is_returned_not_raised() -> None:
+    data = raw(rec.ERROR, b"\x00\x01", critical=True) + EOM
+    response = rec.interpret_ke_response(parse(data), offered_aeads=[15])
+    assert response.errors == [1]
+    assert f"{rec.error_name(response.errors[0])} ({response.errors[0]})" == "Bad Request (1)"
+    assert response.next_protocols == []
+    assert response.aead is None
+
+
+def test_empty_next_protocol_means_no_common_protocol_and_needs_no_aead() -> None:
+    response = rec.interpret_ke_response(parse(raw(1, b"", critical=True) + EOM), offered_aeads=[15])
+    assert response.next_protocols == []
+    assert response.aead is None
+
+
+def test_missing_critical_bits_are_deviations_not_errors() -> None:
+    data = raw(1, b"\x00\x00") + AEAD_15 + raw(0, b"")
+    response = rec.interpret_ke_response(parse(data), offered_aeads=[15])
+    assert response.deviations == [
+        "Next Protocol record lacks the critical bit",
+        "End of Message record lacks the critical bit",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("records", "message"),
+    [
+        (raw(1, b"\x00", True) + AEAD_15, r"Next Protocol Negotiation record body must be a multiple of 2 bytes"),
+        (NEXT_NTPV4 + raw(4, b"\x00\x0f\x00", True), r"AEAD Algorithm Negotiation record body must be exactly 2"),
+        (NEXT_NTPV4 + raw(4, b"\x00\x1e", True), r"server chose AEAD 30 \(AEAD_AES_128_GCM_SIV\), which was not"),
+        (raw(1, b"\x00\x05", True) + AEAD_15, r"server chose next protocol 5, which was not offered"),
+        (NEXT_NTPV4 + AEAD_15 + raw(2, b"\x00\x01\x00", True), r"Error record body must be exactly 2 bytes, got 3"),
+        (NEXT_NTPV4 + AEAD_15 + raw(3, b"", False), r"Warning record body must be exactly 2 bytes, got 0"),
+        (NEXT_NTPV4 + AEAD_15 + raw(7, b"\x01\x02\x03"), r"Port Negotiation record body must be exactly 2"),
+        (NEXT_NTPV4 + AEAD_15 + raw(7, b"\x00\x00"), r"names port 0"),
+        (NEXT_NTPV4 + AEAD_15 + raw(6, b""), r"Server Negotiation record is empty"),
+        (NEXT_NTPV4 + AEAD_15 + raw(6, "tíme.example".encode()), r"not a printable ASCII name"),
+        (NEXT_NTPV4 + AEAD_15 + raw(6, b"two words"), r"not a printable ASCII name"),
+        (NEXT_NTPV4 + AEAD_15 + raw(5, b""), r"New Cookie record is empty"),
+        (NEXT_NTPV4 + AEAD_15 + raw(0x0400, b"x", critical=True), r"^unrecognized critical record type 1024$"),
+        (NEXT_NTPV4 + NEXT_NTPV4 + AEAD_15, r"duplicate NTS Next Protocol Negotiation record"),
+        (NEXT_NTPV4 + AEAD_15 + AEAD_15, r"duplicate AEAD Algorithm Negotiation record"),
+        (NEXT_NTPV4 + AEAD_15 + raw(6, b"a") + raw(6, b"b"), r"duplicate NTPv4 Server Negotiation record"),
+        (NEXT_NTPV4 + AEAD_15 + raw(7, b"\x00\x7b") + raw(7, b"\x00\x7b"), r"duplicate NTPv4 Port Negotiation"),
+        (AEAD_15, r"has no Next Protocol record"),
+        (NEXT_NTPV4 + raw(5, b"cookie"), r"agrees on NTPv4 but has no AEAD Algorithm record"),
+    ],
+)
+def test_interpret_rejects_malformed_records_with_specific_messages(records: bytes, message: str) -> None:
+    with pytest.raises(NtsProtocolError, match=message):
+        rec.interpret_ke_response(parse(records + EOM), offered_aeads=[15])
+
+
+def test_interpret_needs_end_of_message_last() -> None:
+    records = [rec.Record(1, True, b"\x00\x00"), rec.Record(4, True, b"\x00\x0f")]
+    with pytest.raises(NtsProtocolError, match="does not end with an End of Message"):
+        rec.interpret_ke_response(records, offered_aeads=[15])
+    with pytest.raises(NtsProtocolError, match="does not end with an End of Message"):
+        rec.interpret_ke_response([], offered_aeads=[15])
+
+
+def test_interpret_rejects_an_early_end_of_message_handed_in_directly() -> None:
+    eom = rec.Record(0, True, b"")
+    records = [rec.Record(1, True, b"\x00\x00"), eom, rec.Record(4, True, b"\x00\x0f"), eom]
+    with pytest.raises(NtsProtocolError, match="duplicate End of Message record"):
+        rec.interpret_ke_response(records, offered_aeads=[15])
+    with pytest.raises(NtsProtocolError, match="End of Message record has a 1-byte body"):
+        rec.interpret_ke_response([rec.Record(0, True, b"x")], offered_aeads=[15])
+
+
+def test_unknown_critical_record_is_an_error_even_next_to_an_error_record() -> None:
+    data = raw(2, b"\x00\x00", True) + raw(0x2222, b"", True) + EOM
+    with pytest.raises(NtsProtocolError, match="unrecognized critical record type 8738"):
+        rec.interpret_ke_response(parse(data), offered_aeads=[15])
+
+
+# --- properties ------------------------------------------------------------------
+
+
+@PROPERTY_SETTINGS
+@given(chunks=st.lists(st.binary(max_size=80), max_size=12))
+def test_parser_raises_only_ntsops_errors_on_arbitrary_chunks(chunks: list[bytes]) -> None:
+    parser = rec.RecordParser(max_bytes=400)
+    try:
+        for chunk in chunks:
+            parser.feed(chunk)
+        parser.finish()
+        rec.interpret_ke_response(parser.records, offered_aeads=[15, 30])
+    except NtsopsError:
+        pass
+
+
+record_strategy = st.builds(
+    lambda kind, critical, body: raw(kind, body, critical),
+    st.one_of(st.integers(0, 8), st.integers(0, 0x7FFF)),
+    st.booleans(),
+    st.one_of(st.binary(max_size=4), st.binary(max_size=40)),
+)
+
+
+@PROPERTY_SETTINGS
+@given(
+    prefix=st.sampled_from([b"", NEXT_NTPV4 + AEAD_15]),
+    records=st.lists(record_strategy, max_size=12),
+    split=st.integers(0, 600),
+)
+def test_well_framed_random_records_raise_only_ntsops_errors(prefix: bytes, records: list[bytes], split: int) -> None:
+    # The valid prefix lets many examples get past the mandatory-record checks.
+    data = prefix + b"".join(records) + EOM
+    parser = rec.RecordParser()
+    try:
+        parser.feed(data[:split])
+        parser.feed(data[split:])
+        parser.finish()
+        response = rec.interpret_ke_response(parser.records, offered_aeads=[15])
+    except NtsopsError:
+        return
+    assert response.aead in (None, 15)
+    assert all(cookie for cookie in response.cookies)
+
+
+@PROPERTY_SETTINGS
+@given(
+    aeads=st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=6, unique=True),
+    protocols=st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=3, unique=True),
+)
+def test_request_parses_back_to_what_was_asked(aeads: list[int], protocols: list[int]) -> None:
+    records = parse(rec.build_ke_request(aead_ids=aeads, next_protocols=protocols))
+    assert [(r.record_type, r.critical) for r in records] == [(1, True), (4, True), (0, True)]
+    assert list(struct.unpack(f">{len(protocols)}H", records[0].body)) == protocols
+    assert list(struct.unpack(f">{len(aeads)}H", records[1].body)) == aeads
