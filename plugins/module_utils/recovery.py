@@ -1,0 +1,588 @@
+# Copyright: ntsops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Recovery model: how long NTS clients take to follow a server's address change.
+
+The rules come from the clients' source code and from measurements recorded in
+docs/recovery-model.md (which names the file and function behind every rule).
+Times are seconds after the change: the moment the old address stops answering.
+
+Vocabulary used throughout:
+
+* ``u``: time from the change to the client's first poll after it (the first
+  request that goes unanswered). It depends on the client's poll phase, so it is
+  anywhere in (0, P0], P0 being the poll interval running at the change.
+* ``S_k``: time of the k-th poll after the change relative to that first one
+  (``S_1 = 0``), as implemented by each client's poll schedule.
+* an *attempt*: a moment at which the client looks the name up again; if the
+  resolver already gives the new address then, the client recovers at the
+  attempt's *recovery* moment (for chrony two polls later, for NTPsec and the RFC
+  reference at once).
+* ``F``: the moment from which the client's resolver returns the new address:
+  between ``update_latency`` (nothing cached) and ``update_latency + ttl`` (the
+  resolver cached the old record just before the update).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
+
+CLIENTS: tuple[str, ...] = ("chrony-4.3", "chrony-4.4+", "ntpsec-1.2", "rfc8915")
+POLL_STATES: tuple[str, ...] = ("steady", "ramping")
+OLD_ADDRESS_BEHAVIOURS: tuple[str, ...] = ("dark", "refused", "other")
+KE_FAILURES: tuple[str, ...] = ("connect", "tls")
+
+# Keys a client description may carry besides the model inputs (fleet bookkeeping).
+_EXTRA_CLIENT_KEYS = frozenset({"share", "name", "count"})
+_CLIENT_KEYS = frozenset({"client", "minpoll", "maxpoll", "poll_state", "poll", "old_address", "cookies"})
+
+# Longest TTL or update latency the model accepts: 30 days. Resolvers cap TTLs at
+# a week or less (BIND max-cache-ttl, Unbound cache-max-ttl), so this only bounds
+# the model's loops, it does not reject any real configuration.
+MAX_DNS_SECONDS = 30 * 86400
+
+# chrony: nts_ke.h NKE_MAX_COOKIES, sources.c SOURCE_REACH_BITS.
+CHRONY_MAX_COOKIES = 8
+CHRONY_REACH_BITS = 8
+# chrony 4.3 ntp_sources.c: RESOLVE_INTERVAL_UNIT * 2^MIN_REPLACEMENT_INTERVAL.
+CHRONY_43_REPLACEMENT_HOLDOFF_S = 7 * 2**8
+# chrony >= 4.4 ntp_sources.c: uniform in [0, RESOLVE_INTERVAL_UNIT * 2^MAX_REPLACEMENT_INTERVAL].
+CHRONY_44_REPLACEMENT_POSTPONE_MAX_S = 7 * 2**9
+# chrony ntp_core.c SAMPLING_RANDOMNESS: every poll timer is stretched by U[1, 1.02].
+CHRONY_POLL_JITTER = 0.02
+# chrony ntp_core.c adjust_poll() increments while the source misses responses.
+CHRONY_ADJ_SYNC_PEER = 0.1
+CHRONY_ADJ_OTHER = 0.25
+# chrony nts_ke.h NKE_RETRY_FACTOR2_CONNECT/TLS, NKE_MAX_RETRY_INTERVAL2.
+CHRONY_KE_FACTOR = {"connect": 4, "tls": 10}
+CHRONY_KE_MAX_EXP = 19
+
+# NTPsec include/nts.h NTS_KE_TIMEOUT (connect timeout towards a dark address).
+NTPSEC_KE_TIMEOUT_S = 3.0
+# NTPsec ntp_proto.c dns_take_status(): after a failed lookup/NTS-KE the retry waits
+# 2^min(max(hpoll, 8) + 4, 12) s, and hpoll <= 17 makes that 2^12 for every poll.
+NTPSEC_KE_RETRY_S = 2.0**12
+# NTPsec ntp_proto.c poll_update(): next = ((0x1000 | random & 0xff) << hpoll) >> 12.
+NTPSEC_POLL_JITTER = 255 / 4096
+
+# RFC 8915 section 5.7 / 4: NTS-KE retries start at >= 10 s, grow by >= 1.5, cap 5 days.
+RFC_KE_FIRST_RETRY_S = 10.0
+RFC_KE_RETRY_FACTOR = 1.5
+RFC_KE_MAX_RETRY_S = 5 * 86400.0
+
+# Bound on how many re-resolution attempts the model walks before giving up.
+_MAX_ATTEMPTS = 100_000
+# A score just below 1 (chrony's poll_score lies in [0, 1)).
+_SCORE_BELOW_ONE = 1.0 - 1e-9
+
+
+class RecoveryModelError(NtsopsError):
+    """An input to the recovery model is invalid, or no setting meets the budget."""
+
+
+@dataclass(frozen=True)
+class ClientBehaviour:
+    """Static facts of one client implementation."""
+
+    name: str
+    poll_min: int
+    poll_max: int
+    default_minpoll: int
+    default_maxpoll: int
+    max_cookies: int
+    poll_jitter: float
+    description: str
+
+
+BEHAVIOURS: dict[str, ClientBehaviour] = {
+    # chrony accepts -7..24 (ntp_core.c MIN_POLL/MAX_POLL) but an unreachable source
+    # never polls faster than 1 s (MIN_NONLAN_POLL 0), so the model starts at 0.
+    "chrony-4.3": ClientBehaviour("chrony-4.3", 0, 24, 6, 10, CHRONY_MAX_COOKIES, CHRONY_POLL_JITTER,
+                                  "chrony 4.3 (Debian 12)"),
+    "chrony-4.4+": ClientBehaviour("chrony-4.4+", 0, 24, 6, 10, CHRONY_MAX_COOKIES, CHRONY_POLL_JITTER,
+                                   "chrony 4.4 or later"),
+    # NTPsec include/ntp.h NTP_MINPOLL 0, NTP_MAXPOLL 17.
+    "ntpsec-1.2": ClientBehaviour("ntpsec-1.2", 0, 17, 6, 10, 8, NTPSEC_POLL_JITTER, "NTPsec 1.2"),
+    # RFC 5905 poll range; 8 cookies per RFC 8915 section 4.1.6.
+    "rfc8915": ClientBehaviour("rfc8915", 0, 17, 6, 10, 8, 0.0, "RFC 8915 reference client"),
+}
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """A validated client description."""
+
+    client: str
+    minpoll: int
+    maxpoll: int
+    poll_state: str
+    poll: int | None
+    old_address: str
+    cookies: int
+
+    @property
+    def behaviour(self) -> ClientBehaviour:
+        return BEHAVIOURS[self.client]
+
+    def poll_range(self) -> tuple[int, int]:
+        """Lowest and highest poll exponent the client may be running at the change."""
+        if self.poll is not None:
+            return self.poll, self.poll
+        if self.poll_state == "steady":
+            return self.maxpoll, self.maxpoll
+        return self.minpoll, self.maxpoll
+
+
+def _int_value(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value.strip())
+        raise RecoveryModelError(f"{what} must be an integer, got {value!r}")
+    return value
+
+
+def _seconds(value: Any, what: str) -> float:
+    if isinstance(value, bool):
+        raise RecoveryModelError(f"{what} must be a number of seconds, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RecoveryModelError(f"{what} must be a number of seconds, got {value!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise RecoveryModelError(f"{what} must be a finite number >= 0, got {value!r}")
+    if number > MAX_DNS_SECONDS:
+        raise RecoveryModelError(f"{what} must be at most {MAX_DNS_SECONDS} s (30 days), got {value!r}")
+    return number
+
+
+def _choice(client: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str) -> str:
+    value = client.get(key, default)
+    if value not in choices:
+        raise RecoveryModelError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+def _poll_bounds(client: Mapping[str, Any], behaviour: ClientBehaviour) -> tuple[int, int]:
+    minpoll = _int_value(client.get("minpoll", behaviour.default_minpoll), "minpoll")
+    maxpoll = _int_value(client.get("maxpoll", behaviour.default_maxpoll), "maxpoll")
+    # A default must not contradict the one bound the user gave (maxpoll 4 alone means
+    # minpoll 4, as in both daemons).
+    if "minpoll" not in client:
+        minpoll = min(minpoll, maxpoll)
+    if "maxpoll" not in client:
+        maxpoll = max(maxpoll, minpoll)
+    for value, what in ((minpoll, "minpoll"), (maxpoll, "maxpoll")):
+        if not behaviour.poll_min <= value <= behaviour.poll_max:
+            raise RecoveryModelError(
+                f"{what} {value!r} is outside {behaviour.name}'s range {behaviour.poll_min}..{behaviour.poll_max}"
+            )
+    if minpoll > maxpoll:
+        # Both daemons silently raise maxpoll to minpoll; the model refuses instead,
+        # because a description like that is almost always a typo.
+        raise RecoveryModelError(f"minpoll {minpoll!r} is larger than maxpoll {maxpoll!r}")
+    return minpoll, maxpoll
+
+
+def parse_client(client: Any) -> ClientSpec:
+    """Validate a client description (a mapping, or just the client id) into a ClientSpec."""
+    if isinstance(client, str):
+        client = {"client": client}
+    if not isinstance(client, Mapping):
+        raise RecoveryModelError(f"a client must be a mapping with at least 'client', got {client!r}")
+    unknown = sorted(set(client) - _CLIENT_KEYS - _EXTRA_CLIENT_KEYS)
+    if unknown:
+        raise RecoveryModelError(f"unknown client key(s) {unknown!r}; known: {sorted(_CLIENT_KEYS)!r}")
+    name = client.get("client")
+    if name not in BEHAVIOURS:
+        raise RecoveryModelError(f"unknown client {name!r}; known clients: {', '.join(CLIENTS)}")
+    behaviour = BEHAVIOURS[name]
+    minpoll, maxpoll = _poll_bounds(client, behaviour)
+    poll_state = _choice(client, "poll_state", POLL_STATES, "steady")
+    poll: int | None = None
+    if client.get("poll") is not None:
+        poll = _int_value(client["poll"], "poll")
+        if not minpoll <= poll <= maxpoll:
+            raise RecoveryModelError(f"poll {poll!r} must lie between minpoll {minpoll} and maxpoll {maxpoll}")
+    old_address = _choice(client, "old_address", OLD_ADDRESS_BEHAVIOURS, "dark")
+    cookies = _int_value(client.get("cookies", behaviour.max_cookies), "cookies")
+    if not 0 <= cookies <= behaviour.max_cookies:
+        raise RecoveryModelError(f"cookies {cookies!r} is outside 0..{behaviour.max_cookies} for {name}")
+    return ClientSpec(name, minpoll, maxpoll, poll_state, poll, old_address, cookies)
+
+
+# ---------------------------------------------------------------------------
+# Poll schedules
+
+
+class ChronySchedule:
+    """chrony's poll times during an outage, relative to the first unanswered poll.
+
+    ntp_core.c transmit_timeout(): a request with no answer to the previous one
+    (tx_count >= 2) counts as a miss and calls adjust_poll(0.1 for the sync peer,
+    0.25 otherwise); a poll with no cookie left (NAU_PrepareRequestAuth fails)
+    counts as a miss and calls adjust_poll(0.25). adjust_poll() adds to a score in
+    [0, 1) and raises the poll exponent by one when it reaches 1, up to maxpoll.
+    The poll timer is restarted with the poll after those adjustments.
+    """
+
+    def __init__(self, poll: int, maxpoll: int, cookies: int, *, score: float, sent_adj: float, jitter: float) -> None:
+        self.first_interval = 2.0**poll * (1.0 + jitter)
+        self.empty_index = 0
+        times = [0.0]
+        exponent, misses, k = poll, 0, 1
+        # The transient ends once the exponent has reached maxpoll: from then on every
+        # interval is the same. Each poll from the second on adds >= 0.1 to the score,
+        # so this loop runs at most about 10 * (maxpoll - poll) + 20 times.
+        while True:
+            adj = 0.0
+            if k > cookies:
+                adj = CHRONY_ADJ_OTHER
+            elif k >= 2:
+                adj = sent_adj
+            if k >= 2 or k > cookies:
+                misses += 1
+                if misses == CHRONY_REACH_BITS and not self.empty_index:
+                    self.empty_index = k
+            if adj:
+                score += adj
+                if score >= 1.0:
+                    exponent += int(score)
+                    score -= int(score)
+                exponent = min(exponent, maxpoll)
+            if exponent >= maxpoll and self.empty_index:
+                break
+            times.append(times[-1] + 2.0**exponent * (1.0 + jitter))
+            k += 1
+        self._transient = times  # times[k - 1] = S_k for k <= len(times)
+        self.steady_interval = 2.0**maxpoll * (1.0 + jitter)
+
+    def time(self, k: int) -> float:
+        """S_k: the k-th poll (k >= 1) after the change, relative to the first one."""
+        n = len(self._transient)
+        if k <= n:
+            return self._transient[k - 1]
+        return self._transient[-1] + (k - n) * self.steady_interval
+
+    def first_index_at_or_after(self, offset: float) -> int:
+        """The smallest k >= 1 with S_k >= offset."""
+        n = len(self._transient)
+        if offset <= self._transient[-1]:
+            for k, value in enumerate(self._transient, start=1):
+                if value >= offset:
+                    return k
+        extra = math.ceil((offset - self._transient[-1]) / self.steady_interval - 1e-12)
+        return n + max(extra, 0)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One re-resolution: when it happens and when the client recovers if it is fresh."""
+
+    at: float
+    recovery: float
+
+
+class _Plan:
+    """Attempts of one client under one set of extreme assumptions (earliest or latest)."""
+
+    first_interval: float
+
+    def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
+        raise NotImplementedError
+
+    def first(self) -> Attempt:
+        return next(self.attempts())
+
+
+class ChronyPlan(_Plan):
+    """chrony: re-resolution when the reachability register is empty, then rate limited.
+
+    sources.c SRC_UpdateReachability() calls NSR_HandleBadSource() at every poll while
+    the 8-bit register is zero; ntp_sources.c NSR_HandleBadSource() postpones the
+    replacement (4.3: 1792 s after the previous one; 4.4+: a uniform delay drawn
+    after each one). After NCR_ChangeRemoteAddress()/NNC_ChangeAddress() the next poll
+    runs NTS-KE to the new address and the poll after that is authenticated.
+    """
+
+    def __init__(self, spec: ClientSpec, poll: int, latest: bool, postpone: float) -> None:
+        score = _SCORE_BELOW_ONE if latest else 0.0
+        sent_adj = CHRONY_ADJ_OTHER if latest else CHRONY_ADJ_SYNC_PEER
+        jitter = CHRONY_POLL_JITTER if latest else 0.0
+        self.schedule = ChronySchedule(poll, spec.maxpoll, spec.cookies, score=score, sent_adj=sent_adj, jitter=jitter)
+        self.first_interval = self.schedule.first_interval
+        self.postpone = postpone
+
+    def _attempt(self, k: int) -> Attempt:
+        return Attempt(self.schedule.time(k), self.schedule.time(k + 2))
+
+    def _next_index(self, k: int) -> int:
+        return max(k + 1, self.schedule.first_index_at_or_after(self.schedule.time(k) + self.postpone))
+
+    def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
+        k = self.schedule.empty_index
+        if self.postpone == 0.0 and start > self.schedule.time(k):
+            # With no postponement every poll is an attempt: jump straight there.
+            k = max(k, self.schedule.first_index_at_or_after(start))
+        for _ in range(_MAX_ATTEMPTS):
+            if self.schedule.time(k) >= start:
+                yield self._attempt(k)
+            k = self._next_index(k)
+        raise RecoveryModelError("the recovery model gave up after too many re-resolution attempts")
+
+
+class NtpsecPlan(_Plan):
+    """NTPsec 1.2: resolve and run NTS-KE one poll slot after the cookies ran out.
+
+    ntp_proto.c peer_xmit() calls restart_nts_ke() when no cookie is left; that sets
+    FLAG_LOOKUP and a long delay, but transmit()'s poll_update() overwrites the delay
+    (measured), so the next poll runs dns_probe(): getaddrinfo plus NTS-KE
+    (nts_client.c nts_probe()). Success sends the first request at once
+    (dns_take_server() -> peer_xmit()); failure retries after 2^12 s
+    (dns_take_status()).
+    """
+
+    def __init__(self, spec: ClientSpec, poll: int, latest: bool) -> None:
+        jitter = NTPSEC_POLL_JITTER if latest else 0.0
+        self.interval = 2.0**poll * (1.0 + jitter)
+        self.first_interval = self.interval
+        self.first_at = (spec.cookies + 1) * self.interval
+        # A dark old address costs the connect timeout; a refusal or a TLS failure
+        # from an unrelated host ends the attempt at once.
+        self.failure_time = NTPSEC_KE_TIMEOUT_S if spec.old_address == "dark" else 0.0
+        self.period = self.failure_time + NTPSEC_KE_RETRY_S
+
+    def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
+        n = 0
+        if start > self.first_at:
+            n = math.ceil((start - self.first_at) / self.period - 1e-12)
+        for _ in range(_MAX_ATTEMPTS):
+            at = self.first_at + n * self.period
+            if at >= start:
+                yield Attempt(at, at)
+            n += 1
+        raise RecoveryModelError("the recovery model gave up after too many re-resolution attempts")
+
+
+class RfcPlan(_Plan):
+    """RFC 8915 reference client (assumptions in docs/recovery-model.md).
+
+    Each unanswered request uses a cookie; at the first poll with none left the
+    client runs NTS-KE, resolving the server name as any TLS client does, and sends
+    its request at once. Failed NTS-KE is retried after 10 s, growing by 1.5, at most
+    5 days (RFC 8915 section 4), resolving the name each time.
+    """
+
+    def __init__(self, spec: ClientSpec, poll: int) -> None:
+        self.interval = 2.0**poll
+        self.first_interval = self.interval
+        self.first_at = spec.cookies * self.interval
+
+    def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
+        at, wait = self.first_at, RFC_KE_FIRST_RETRY_S
+        for _ in range(_MAX_ATTEMPTS):
+            if at >= start:
+                yield Attempt(at, at)
+            at += wait
+            wait = min(wait * RFC_KE_RETRY_FACTOR, RFC_KE_MAX_RETRY_S)
+        raise RecoveryModelError("the recovery model gave up after too many re-resolution attempts")
+
+
+def make_plan(spec: ClientSpec, poll: int, latest: bool) -> _Plan:
+    """The attempt plan of ``spec`` running at ``poll``, under earliest or latest assumptions."""
+    if spec.client == "chrony-4.3":
+        return ChronyPlan(spec, poll, latest, CHRONY_43_REPLACEMENT_HOLDOFF_S)
+    if spec.client == "chrony-4.4+":
+        return ChronyPlan(spec, poll, latest, CHRONY_44_REPLACEMENT_POSTPONE_MAX_S if latest else 0.0)
+    if spec.client == "ntpsec-1.2":
+        return NtpsecPlan(spec, poll, latest)
+    return RfcPlan(spec, poll)
+
+
+def recovery_for_phase(plan: _Plan, u: float, fresh_at: float, strict: bool = False) -> float:
+    """Recovery moment for a client whose first lost poll is ``u`` after the change.
+
+    ``fresh_at`` is F, the moment from which the resolver returns the new address.
+    With ``strict`` the attempt must come strictly after F (the left limit used when
+    looking for the worst phase).
+    """
+    for attempt in plan.attempts(fresh_at - u):
+        if u + attempt.at > fresh_at or (not strict and u + attempt.at >= fresh_at):
+            return u + attempt.recovery
+    raise RecoveryModelError("the recovery model found no attempt after the DNS update")  # pragma: no cover
+
+
+def _window_attempts(plan: _Plan, fresh_at: float) -> list[Attempt]:
+    """Attempts whose phase-shifted moment can coincide with F for some u in (0, P0]."""
+    found = []
+    for attempt in plan.attempts(fresh_at - plan.first_interval):
+        if attempt.at >= fresh_at:
+            break
+        found.append(attempt)
+    return found
+
+
+def earliest_recovery(plan: _Plan, fresh_at: float) -> float:
+    """Infimum over the poll phase u in (0, P0] of the recovery moment."""
+    candidates = [recovery_for_phase(plan, 0.0, fresh_at)]
+    for attempt in _window_attempts(plan, fresh_at):
+        u = fresh_at - attempt.at
+        if 0.0 < u <= plan.first_interval:
+            candidates.append(u + attempt.recovery)
+    return min(candidates)
+
+
+def latest_recovery(plan: _Plan, fresh_at: float) -> float:
+    """Supremum over the poll phase u in (0, P0] of the recovery moment."""
+    candidates = [recovery_for_phase(plan, plan.first_interval, fresh_at)]
+    for attempt in _window_attempts(plan, fresh_at):
+        u = fresh_at - attempt.at
+        if 0.0 < u <= plan.first_interval:
+            candidates.append(recovery_for_phase(plan, u, fresh_at, strict=True))
+    return max(candidates)
+
+
+def ke_retry_schedule(client: str, failure: str, attempts: int) -> list[float]:
+    """Seconds the client waits after each of ``attempts`` failed NTS-KE attempts.
+
+    chrony: nts_ntp_client.c update_next_nke_attempt(), 2^min(factor + n - 1, 19) with
+    factor 4 when the connection or the TLS handshake was cut (nts_ke_session.c keeps
+    NKE_RETRY_FACTOR2_CONNECT) and 10 once a handshake failed on its merits or
+    completed (NKE_RETRY_FACTOR2_TLS). The retry happens at the first poll after the
+    wait. NTPsec 1.2: dns_take_status() waits 2^12 s after every failed lookup or
+    NTS-KE, whatever the failure. RFC 8915: 10 s, times 1.5 each time, at most 5 days.
+    """
+    if client not in BEHAVIOURS:
+        raise RecoveryModelError(f"unknown client {client!r}; known clients: {', '.join(CLIENTS)}")
+    if failure not in KE_FAILURES:
+        raise RecoveryModelError(f"failure must be one of {', '.join(KE_FAILURES)}, got {failure!r}")
+    count = _int_value(attempts, "attempts")
+    if not 1 <= count <= 1000:
+        raise RecoveryModelError(f"attempts must be between 1 and 1000, got {attempts!r}")
+    if client.startswith("chrony"):
+        factor = CHRONY_KE_FACTOR[failure]
+        return [2.0 ** min(factor + n - 1, CHRONY_KE_MAX_EXP) for n in range(1, count + 1)]
+    if client == "ntpsec-1.2":
+        return [NTPSEC_KE_RETRY_S] * count
+    schedule, wait = [], RFC_KE_FIRST_RETRY_S
+    for _ in range(count):
+        schedule.append(wait)
+        wait = min(wait * RFC_KE_RETRY_FACTOR, RFC_KE_MAX_RETRY_S)
+    return schedule
+
+
+def _old_address_failure(spec: ClientSpec) -> str:
+    """How NTS-KE to the old address fails: an unrelated host answering TLS fails the handshake."""
+    return "tls" if spec.old_address == "other" else "connect"
+
+
+def _fmt(seconds: float) -> str:
+    if seconds >= 5400:
+        return f"{seconds:.0f} s ({seconds / 3600:.1f} h)"
+    if seconds >= 120:
+        return f"{seconds:.0f} s ({seconds / 60:.0f} min)"
+    return f"{seconds:.1f} s"
+
+
+def recovery_time(client: Mapping[str, Any] | str, ttl: float, update_latency: float) -> dict[str, Any]:
+    """When the client re-resolves the name and gets back to authenticated time.
+
+    Returns a dict with reresolve_earliest_s/latest_s (first re-resolution after the
+    change), recovery_earliest_s/latest_s (back on authenticated time at the new
+    address, given this TTL and update latency), minimum_recovery_earliest_s/latest_s
+    (the same with DNS already fresh), late_dns_extra_s, dns_fresh_earliest_s/latest_s,
+    budget_s (the latest moment DNS may become fresh), meets_budget, ke_retry_to_old_s
+    and a one-sentence explanation.
+    """
+    spec = parse_client(client)
+    ttl_s = _seconds(ttl, "ttl")
+    latency_s = _seconds(update_latency, "update_latency")
+    low_poll, high_poll = spec.poll_range()
+    early = make_plan(spec, low_poll, latest=False)
+    late = make_plan(spec, high_poll, latest=True)
+    early_first, late_first = early.first(), late.first()
+
+    reresolve_earliest = early_first.at
+    reresolve_latest = late.first_interval + late_first.at
+    fresh_earliest = latency_s
+    fresh_latest = latency_s + ttl_s
+    minimum_earliest = early_first.recovery
+    minimum_latest = late.first_interval + late_first.recovery
+    recovery_earliest = earliest_recovery(early, fresh_earliest)
+    recovery_latest = latest_recovery(late, fresh_latest)
+    meets = fresh_latest <= reresolve_earliest
+    late_extra = max(0.0, recovery_latest - minimum_latest)
+
+    poll_text = f"poll 2^{high_poll} s" if low_poll == high_poll else f"poll 2^{low_poll}..2^{high_poll} s"
+    if meets:
+        explanation = (
+            f"{spec.behaviour.description} at {poll_text} looks the name up again {_fmt(reresolve_earliest)} to "
+            f"{_fmt(reresolve_latest)} after the change, DNS is fresh by {_fmt(fresh_latest)} (update latency + "
+            f"TTL), so it is back on authenticated time {_fmt(recovery_earliest)} to {_fmt(recovery_latest)} "
+            f"after the change."
+        )
+    else:
+        explanation = (
+            f"{spec.behaviour.description} at {poll_text} may look the name up again as early as "
+            f"{_fmt(reresolve_earliest)} after the change, before DNS is surely fresh ({_fmt(fresh_latest)} = "
+            f"update latency + TTL), so recovery can stretch from {_fmt(minimum_latest)} to "
+            f"{_fmt(recovery_latest)}; keep update latency + TTL <= {_fmt(reresolve_earliest)}."
+        )
+    return {
+        "client": spec.client,
+        "minpoll": spec.minpoll,
+        "maxpoll": spec.maxpoll,
+        "poll_state": spec.poll_state,
+        "old_address": spec.old_address,
+        "cookies": spec.cookies,
+        "ttl": ttl_s,
+        "update_latency": latency_s,
+        "reresolve_earliest_s": reresolve_earliest,
+        "reresolve_latest_s": reresolve_latest,
+        "dns_fresh_earliest_s": fresh_earliest,
+        "dns_fresh_latest_s": fresh_latest,
+        "budget_s": reresolve_earliest,
+        "meets_budget": meets,
+        "minimum_recovery_earliest_s": minimum_earliest,
+        "minimum_recovery_latest_s": minimum_latest,
+        "recovery_earliest_s": recovery_earliest,
+        "recovery_latest_s": recovery_latest,
+        "late_dns_extra_s": late_extra,
+        "ke_retry_to_old_s": ke_retry_schedule(spec.client, _old_address_failure(spec), 4),
+        "explanation": explanation,
+    }
+
+
+def reresolve_budget(client: Mapping[str, Any] | str) -> float:
+    """The earliest moment after the change at which the client may look the name up again."""
+    spec = parse_client(client)
+    return make_plan(spec, spec.poll_range()[0], latest=False).first().at
+
+
+def max_ttl(clients: Sequence[Mapping[str, Any]] | Mapping[str, Any], update_latency: float) -> int:
+    """The largest TTL (whole seconds) that keeps every listed client at its minimum recovery.
+
+    A resolver that cached the old record just before the update keeps it for the
+    whole TTL, so the client sees the new address only ``update_latency + ttl`` after
+    the change; that must not be later than the client's earliest re-resolution.
+    """
+    if isinstance(clients, Mapping):
+        clients = [clients]
+    if isinstance(clients, str | bytes) or not isinstance(clients, Sequence) or not clients:
+        raise RecoveryModelError(f"clients must be a non-empty list of client mappings, got {clients!r}")
+    latency_s = _seconds(update_latency, "update_latency")
+    budgets = [(reresolve_budget(client), client) for client in clients]
+    budget, tightest = min(budgets, key=lambda item: item[0])
+    ttl = math.floor(budget - latency_s)
+    if ttl < 1:
+        raise RecoveryModelError(
+            f"no TTL can keep recovery at its minimum: update_latency {latency_s:g} s is already at or past the "
+            f"earliest re-resolution of {tightest!r}, {budget:g} s after the change; shorten the update latency "
+            f"or raise that client's poll"
+        )
+    return ttl
