@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness.ca import TestCA
 from harness.daemons import ChronyServer
+from harness.hostile import HostileServer
 from harness.lab import LAB_DOMAIN, Daemons, NtsLab
 from harness.netns import Network, reap_leftovers
 
@@ -82,3 +84,30 @@ def nts_lab(network: Network, daemons: Daemons, test_ca: TestCA) -> NtsLab:
     chrony = daemons.chrony_server(chrony_host, dns=[f"chrony.{LAB_DOMAIN}", f"half-dead.{LAB_DOMAIN}"])
     ntpsec = daemons.ntpsec_server(ntpsec_host, dns=[f"ntpsec.{LAB_DOMAIN}"])
     return NtsLab(network, chrony_host, ntpsec_host, client_host, chrony, ntpsec, test_ca, daemons)
+
+
+@pytest.fixture
+def hostile(
+    test_ca: TestCA, untrusted_ca: TestCA, reaped_leftovers: list[str]
+) -> Iterator[Callable[..., HostileServer]]:
+    """Factory: hostile(behaviour, host=None, address=None, port=0, ntp_port=None, name='localhost',
+    error_code=1, cookies=8, announce_server=None) -> a started HostileServer.
+
+    On loopback (host=None) it binds 127.0.0.1 on free ports and, for NTP behaviours,
+    sends Port Negotiation for its UDP port; in a netns Host it uses the host's first
+    address and ports 4460/123 if you pass port=4460. All are stopped afterwards.
+    """
+    servers: list[HostileServer] = []
+
+    def make(behaviour: str, **kw: Any) -> HostileServer:
+        kw.setdefault("ca", test_ca)
+        kw.setdefault("untrusted_ca", untrusted_ca)
+        server = HostileServer(behaviour, **kw)
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield make
+    finally:
+        for server in reversed(servers):
+            server.stop()

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import datetime
+import socket
+import struct
 import subprocess
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from harness import ntswire
+from harness.ca import TestCA
 from harness.daemons import ChronyServer
+from harness.hostile import UNKNOWN_CRITICAL_TYPE, WRONG_NAME, HostileServer
 from harness.lab import LAB_DOMAIN, Daemons, NtsLab
 from harness.netns import Host, Network, rooted_subnets
+from OpenSSL import SSL
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +104,153 @@ def test_chrony_client_syncs_over_nts(nts_lab: NtsLab, daemons: Daemons, which: 
         stats = nts_lab.chrony.serverstats()
         assert stats["NTS-KE connections accepted"] >= 1
         assert stats["Authenticated NTP packets"] >= 2
+
+
+# ---------------------------------------------------------------- hostile peers
+
+def _ke(server: HostileServer, name: str = "localhost", ca: TestCA | None = None, timeout: float = 2.0,
+        **kw: Any) -> ntswire.KeResult:
+    ca_path = str((ca or server.ca).cert_path)
+    sock = server.host.socket() if server.host else socket.socket()
+    return ntswire.ke_client(sock, server.address, server.port, name, ca_path, timeout=timeout, **kw)
+
+
+def _ntp(server: HostileServer, ke: ntswire.KeResult, timeout: float = 1.0) -> ntswire.NtpReply:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    return ntswire.ntp_client(sock, server.address, ke.port or 123, cookie=ke.cookies[0], c2s=ke.c2s,
+                              s2c=ke.s2c, timeout=timeout)
+
+
+def test_hostile_good_is_a_correct_nts_server(hostile: Callable[..., HostileServer]) -> None:
+    server = hostile("good")
+    ke = _ke(server)
+    assert ke.alpn == b"ntske/1" and ke.tls_version == "TLSv1.3"
+    assert len(ke.cookies) == 8 and ke.port == server.ntp_port and not ke.errors
+    reply = _ntp(server, ke)
+    assert reply.authenticated and not reply.nak and reply.stratum == 2 and len(reply.cookies) == 1
+    assert server.errors == []
+
+
+def test_hostile_refuse(hostile: Callable[..., HostileServer]) -> None:
+    server = hostile("refuse")
+    with pytest.raises(ConnectionRefusedError):
+        _ke(server)
+
+
+def test_hostile_silent(hostile: Callable[..., HostileServer]) -> None:
+    server = hostile("silent")
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        _ke(server, timeout=0.5)
+    assert time.monotonic() - start < 2
+    assert server.stats.tcp_accepted == 1 and server.stats.handshakes == 0
+
+
+def test_hostile_tls12_only(hostile: Callable[..., HostileServer]) -> None:
+    server = hostile("tls12_only")
+    with pytest.raises(SSL.Error):
+        _ke(server)
+    # it does speak TLS 1.2, which is what makes it a TLS 1.2-only server
+    ke = _ke(server, tls12=True)
+    assert ke.tls_version == "TLSv1.2" and server.stats.handshakes == 1
+
+
+def test_hostile_no_alpn(hostile: Callable[..., HostileServer]) -> None:
+    ke = _ke(hostile("no_alpn"))
+    assert ke.alpn is None and ke.tls_version == "TLSv1.3" and len(ke.cookies) == 8
+
+
+def test_hostile_untrusted_ca(hostile: Callable[..., HostileServer], untrusted_ca: TestCA) -> None:
+    server = hostile("untrusted_ca")
+    with pytest.raises(SSL.Error, match="certificate verify failed"):
+        _ke(server)
+    assert len(_ke(server, ca=untrusted_ca).cookies) == 8
+
+
+def test_hostile_wrong_name(hostile: Callable[..., HostileServer]) -> None:
+    server = hostile("wrong_name")
+    with pytest.raises(ntswire.WireError, match="does not match"):
+        _ke(server)
+    assert len(_ke(server, name=WRONG_NAME).cookies) == 8
+
+
+def test_hostile_expired_cert(hostile: Callable[..., HostileServer]) -> None:
+    server = hostile("expired_cert")
+    with pytest.raises(SSL.Error, match="certificate verify failed"):
+        _ke(server)
+    assert server.cert is not None and server.cert.not_after < datetime.datetime.now(datetime.UTC)
+
+
+def test_hostile_error_record(hostile: Callable[..., HostileServer]) -> None:
+    ke = _ke(hostile("error_record", error_code=2))
+    assert ke.errors == [2] and not ke.cookies and ke.records[-1].rtype == ntswire.END_OF_MESSAGE
+
+
+def test_hostile_unknown_critical_record(hostile: Callable[..., HostileServer]) -> None:
+    ke = _ke(hostile("unknown_critical_record"))
+    assert any(r.critical and r.rtype == UNKNOWN_CRITICAL_TYPE for r in ke.records)
+
+
+def test_hostile_truncated_record(hostile: Callable[..., HostileServer]) -> None:
+    ke = _ke(hostile("truncated_record"))
+    assert ke.closed_cleanly and not ke.cookies
+    assert [r.rtype for r in ke.records] == [ntswire.NEXT_PROTOCOL, ntswire.AEAD_ALGORITHM]
+    assert len(ke.leftover) >= 4
+    assert struct.unpack_from("!HH", ke.leftover)[1] > len(ke.leftover) - 4
+
+
+def test_hostile_length_overrun(hostile: Callable[..., HostileServer]) -> None:
+    ke = _ke(hostile("length_overrun"))
+    assert ke.closed_cleanly
+    assert struct.unpack_from("!HH", ke.leftover) == (ntswire.NEW_COOKIE, 1000) and len(ke.leftover) == 14
+
+
+def test_hostile_never_ending_records(hostile: Callable[..., HostileServer]) -> None:
+    server = hostile("never_ending_records")
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        _ke(server, timeout=1.0)
+    assert time.monotonic() - start < 2.5
+    sent = server.stats.records_sent
+    assert sent >= 10  # it kept sending valid records the whole second
+    time.sleep(0.5)  # the client hung up: the peer notices and stops sending
+    assert server.stats.records_sent <= sent + 2
+
+
+def test_hostile_no_cookies(hostile: Callable[..., HostileServer]) -> None:
+    ke = _ke(hostile("no_cookies"))
+    assert [r.rtype for r in ke.records] == [ntswire.NEXT_PROTOCOL, ntswire.AEAD_ALGORITHM, ntswire.END_OF_MESSAGE]
+
+
+def test_hostile_bad_authenticator(hostile: Callable[..., HostileServer]) -> None:
+    server = hostile("bad_authenticator")
+    with pytest.raises(ntswire.WireError, match="does not verify"):
+        _ntp(server, _ke(server))
+    assert server.stats.ntp_replies == 1
+
+
+def test_hostile_nts_nak(hostile: Callable[..., HostileServer]) -> None:
+    reply = _ntp(server := hostile("nts_nak"), _ke(server))
+    assert reply.nak and not reply.authenticated and reply.stratum == 0 and reply.refid == b"NTSN"
+
+
+def test_hostile_silent_ntp(hostile: Callable[..., HostileServer]) -> None:
+    server = hostile("silent_ntp")
+    ke = _ke(server)
+    with pytest.raises(TimeoutError):
+        _ntp(server, ke, timeout=0.5)
+    assert server.stats.ntp_requests == 1 and server.stats.ntp_replies == 0
+
+
+def test_hostile_good_in_namespace_serves_real_chrony_client(
+        network: Network, daemons: Daemons, hostile: Callable[..., HostileServer]) -> None:
+    """Cross-check of the harness's own NTS code: real chronyd accepts its KE and NTP."""
+    peer = network.add_host("peer", ["198.51.100.30/24"])
+    client = network.add_host("client", ["198.51.100.31/24"], hosts={"peer.nts.test": ["198.51.100.30"]})
+    server = hostile("good", host=peer, port=4460, ntp_port=123, name="peer.nts.test")
+    chronyd = daemons.chrony_client(client, "peer.nts.test", poll=0)
+    row = chronyd.wait_synced(timeout=15, min_reach=2)
+    assert row["stratum"] == "2"
+    auth = chronyd.authdata()[0]
+    assert auth["mode"] == "NTS" and int(auth["cookies"]) >= 7
+    assert server.stats.ke_requests == 1 and server.stats.ntp_replies >= 2 and server.errors == []
