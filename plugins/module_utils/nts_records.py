@@ -96,6 +96,14 @@ class NtsArgumentError(NtsopsError, ValueError):
     """The caller asked for something NTS cannot express (not the peer's fault)."""
 
 
+class NtsNegotiationError(NtsProtocolError):
+    """The server answered well-formed records but supports none of what was offered.
+
+    chrony 4.3 answers an offer it cannot meet with an empty Next Protocol or an
+    empty AEAD Algorithm record and no Error record (measured).
+    """
+
+
 def record_name(record_type: int) -> str:
     """Human name of a record type, e.g. ``Error`` or ``unknown record type 99``."""
     return RECORD_NAMES.get(record_type, f"unknown record type {record_type}")
@@ -316,6 +324,7 @@ class _ResponseInterpreter:
         self.offered_protocols = offered_protocols
         self.response = KeResponse()
         self.seen: set[int] = set()
+        self.no_common_aead = False
 
     def apply(self, record: Record) -> None:
         kind = record.record_type
@@ -346,6 +355,9 @@ class _ResponseInterpreter:
         self.response.next_protocols = protocols
 
     def _aead(self, record: Record) -> None:
+        if not record.body:
+            self.no_common_aead = True
+            return
         aead = _single_u16(record)
         if aead not in self.offered_aeads:
             raise NtsProtocolError(f"server chose AEAD {aead} ({aead_name(aead)}), which was not offered")
@@ -396,9 +408,11 @@ def interpret_ke_response(
     Raises NtsProtocolError for malformed or duplicate records, an unknown critical
     record, a choice that was not offered, a missing or misplaced End of Message,
     and, when the server sent no Error record, a missing Next Protocol record or
-    (with NTPv4 agreed) a missing AEAD record. Error records are not raised: they
-    are returned in ``errors`` for the caller to report with ``error_name()``.
-    Whether there are enough cookies is for the caller to judge.
+    (with NTPv4 agreed) a missing AEAD record. Raises its subclass
+    NtsNegotiationError when, without an Error record, the server's Next Protocol
+    or AEAD record is empty: it supports none of the offered values. Error records
+    are not raised: they are returned in ``errors`` for the caller to report with
+    ``error_name()``. Whether there are enough cookies is for the caller to judge.
     """
     if not records or records[-1].record_type != END_OF_MESSAGE:
         raise NtsProtocolError("NTS-KE response does not end with an End of Message record")
@@ -406,9 +420,16 @@ def interpret_ke_response(
     for record in records:
         interpreter.apply(record)
     response = interpreter.response
-    if not response.errors:
-        if NEXT_PROTOCOL not in interpreter.seen:
-            raise NtsProtocolError("NTS-KE response has no Next Protocol record")
-        if PROTOCOL_NTPV4 in response.next_protocols and response.aead is None:
-            raise NtsProtocolError("NTS-KE response agrees on NTPv4 but has no AEAD Algorithm record")
+    if response.errors:
+        return response
+    if NEXT_PROTOCOL not in interpreter.seen:
+        raise NtsProtocolError("NTS-KE response has no Next Protocol record")
+    if not response.next_protocols:
+        offered = ", ".join(f"{p} ({PROTOCOL_NAMES.get(p, 'unknown')})" for p in offered_protocols)
+        raise NtsNegotiationError(f"server supports none of the offered next protocols: {offered}")
+    if PROTOCOL_NTPV4 in response.next_protocols and response.aead is None:
+        if interpreter.no_common_aead:
+            offered = ", ".join(f"{a} ({aead_name(a)})" for a in offered_aeads)
+            raise NtsNegotiationError(f"server supports none of the offered AEAD algorithms: {offered}")
+        raise NtsProtocolError("NTS-KE response agrees on NTPv4 but has no AEAD Algorithm record")
     return response

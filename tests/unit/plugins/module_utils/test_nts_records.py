@@ -230,10 +230,36 @@ def test_error_record_is_returned_not_raised() -> None:
     assert response.aead is None
 
 
-def test_empty_next_protocol_means_no_common_protocol_and_needs_no_aead() -> None:
-    response = rec.interpret_ke_response(parse(raw(1, b"", critical=True) + EOM), offered_aeads=[15])
-    assert response.next_protocols == []
-    assert response.aead is None
+def test_empty_next_protocol_means_no_common_protocol() -> None:
+    # chrony 4.3's answer to next protocols [1] (captured): empty Next Protocol, no Error record.
+    with pytest.raises(rec.NtsNegotiationError, match=r"none of the offered next protocols: 1 \(unknown\)$"):
+        rec.interpret_ke_response(parse(raw(1, b"", critical=True) + EOM), offered_aeads=[15], offered_protocols=[1])
+
+
+def test_empty_aead_record_means_no_common_aead() -> None:
+    # chrony 4.3's answer to AEAD offers [30] and [16, 17, 31] (captured).
+    data = bytes.fromhex("8001 0002 0000  8004 0000  8000 0000")
+    with pytest.raises(rec.NtsNegotiationError) as info:
+        rec.interpret_ke_response(parse(data), offered_aeads=[16, 31])
+    assert str(info.value) == (
+        "server supports none of the offered AEAD algorithms: 16 (AEAD_AES_SIV_CMAC_384), 31 (AEAD_AES_256_GCM_SIV)"
+    )
+    assert isinstance(info.value, NtsProtocolError)
+
+
+def test_ntpsec_answering_an_aead_that_was_not_offered_is_named() -> None:
+    # NTPsec 1.2.2's answer to AEAD offer [30] (captured): a non-critical AEAD 15 record.
+    data = bytes.fromhex("8001 0002 0000  0004 0002 000f") + raw(5, b"c" * 104) + EOM
+    with pytest.raises(
+        NtsProtocolError, match=r"server chose AEAD 15 \(AEAD_AES_SIV_CMAC_256\), which was not offered"
+    ):
+        rec.interpret_ke_response(parse(data), offered_aeads=[30])
+
+
+def test_error_record_with_empty_negotiation_records_is_returned() -> None:
+    data = raw(1, b"", True) + raw(4, b"", True) + raw(2, b"\x00\x02", True) + EOM
+    response = rec.interpret_ke_response(parse(data), offered_aeads=[15])
+    assert (response.errors, response.next_protocols, response.aead) == ([2], [], None)
 
 
 def test_missing_critical_bits_are_deviations_not_errors() -> None:
