@@ -101,10 +101,12 @@ class ClientBehaviour:
 BEHAVIOURS: dict[str, ClientBehaviour] = {
     # chrony accepts -7..24 (ntp_core.c MIN_POLL/MAX_POLL) but an unreachable source
     # never polls faster than 1 s (MIN_NONLAN_POLL 0), so the model starts at 0.
-    "chrony-4.3": ClientBehaviour("chrony-4.3", 0, 24, 6, 10, CHRONY_MAX_COOKIES, CHRONY_POLL_JITTER,
-                                  "chrony 4.3 (Debian 12)"),
-    "chrony-4.4+": ClientBehaviour("chrony-4.4+", 0, 24, 6, 10, CHRONY_MAX_COOKIES, CHRONY_POLL_JITTER,
-                                   "chrony 4.4 or later"),
+    "chrony-4.3": ClientBehaviour(
+        "chrony-4.3", 0, 24, 6, 10, CHRONY_MAX_COOKIES, CHRONY_POLL_JITTER, "chrony 4.3 (Debian 12)"
+    ),
+    "chrony-4.4+": ClientBehaviour(
+        "chrony-4.4+", 0, 24, 6, 10, CHRONY_MAX_COOKIES, CHRONY_POLL_JITTER, "chrony 4.4 or later"
+    ),
     # NTPsec include/ntp.h NTP_MINPOLL 0, NTP_MAXPOLL 17.
     "ntpsec-1.2": ClientBehaviour("ntpsec-1.2", 0, 17, 6, 10, 8, NTPSEC_POLL_JITTER, "NTPsec 1.2"),
     # RFC 5905 poll range; 8 cookies per RFC 8915 section 4.1.6.
@@ -286,6 +288,11 @@ class Attempt:
 
     at: float
     recovery: float
+    ke: float = -1.0  # NTS-KE to the new address; -1 means at ``at``
+
+    @property
+    def ke_at(self) -> float:
+        return self.at if self.ke < 0 else self.ke
 
 
 class _Plan:
@@ -310,16 +317,19 @@ class ChronyPlan(_Plan):
     runs NTS-KE to the new address and the poll after that is authenticated.
     """
 
-    def __init__(self, spec: ClientSpec, poll: int, latest: bool, postpone: float) -> None:
+    def __init__(
+        self, spec: ClientSpec, poll: int, latest: bool, postpone: float, jitter: float | None = None
+    ) -> None:
         score = _SCORE_BELOW_ONE if latest else 0.0
         sent_adj = CHRONY_ADJ_OTHER if latest else CHRONY_ADJ_SYNC_PEER
-        jitter = CHRONY_POLL_JITTER if latest else 0.0
+        if jitter is None:
+            jitter = CHRONY_POLL_JITTER if latest else 0.0
         self.schedule = ChronySchedule(poll, spec.maxpoll, spec.cookies, score=score, sent_adj=sent_adj, jitter=jitter)
         self.first_interval = self.schedule.first_interval
         self.postpone = postpone
 
     def _attempt(self, k: int) -> Attempt:
-        return Attempt(self.schedule.time(k), self.schedule.time(k + 2))
+        return Attempt(self.schedule.time(k), self.schedule.time(k + 2), self.schedule.time(k + 1))
 
     def _next_index(self, k: int) -> int:
         return max(k + 1, self.schedule.first_index_at_or_after(self.schedule.time(k) + self.postpone))
@@ -347,8 +357,9 @@ class NtpsecPlan(_Plan):
     (dns_take_status()).
     """
 
-    def __init__(self, spec: ClientSpec, poll: int, latest: bool) -> None:
-        jitter = NTPSEC_POLL_JITTER if latest else 0.0
+    def __init__(self, spec: ClientSpec, poll: int, latest: bool, jitter: float | None = None) -> None:
+        if jitter is None:
+            jitter = NTPSEC_POLL_JITTER if latest else 0.0
         self.interval = 2.0**poll * (1.0 + jitter)
         self.first_interval = self.interval
         self.first_at = (spec.cookies + 1) * self.interval
@@ -393,14 +404,22 @@ class RfcPlan(_Plan):
         raise RecoveryModelError("the recovery model gave up after too many re-resolution attempts")
 
 
-def make_plan(spec: ClientSpec, poll: int, latest: bool) -> _Plan:
-    """The attempt plan of ``spec`` running at ``poll``, under earliest or latest assumptions."""
+def make_plan(
+    spec: ClientSpec, poll: int, latest: bool, jitter: float | None = None, postpone: float | None = None
+) -> _Plan:
+    """The attempt plan of ``spec`` running at ``poll``, under earliest or latest assumptions.
+
+    ``jitter`` (fraction each poll interval is stretched by) and ``postpone`` (chrony
+    4.4+'s replacement delay) override the extreme values; the simulator uses them.
+    """
     if spec.client == "chrony-4.3":
-        return ChronyPlan(spec, poll, latest, CHRONY_43_REPLACEMENT_HOLDOFF_S)
+        return ChronyPlan(spec, poll, latest, CHRONY_43_REPLACEMENT_HOLDOFF_S, jitter)
     if spec.client == "chrony-4.4+":
-        return ChronyPlan(spec, poll, latest, CHRONY_44_REPLACEMENT_POSTPONE_MAX_S if latest else 0.0)
+        if postpone is None:
+            postpone = CHRONY_44_REPLACEMENT_POSTPONE_MAX_S if latest else 0.0
+        return ChronyPlan(spec, poll, latest, postpone, jitter)
     if spec.client == "ntpsec-1.2":
-        return NtpsecPlan(spec, poll, latest)
+        return NtpsecPlan(spec, poll, latest, jitter)
     return RfcPlan(spec, poll)
 
 
