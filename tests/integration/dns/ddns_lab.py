@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 NAMED = "/usr/sbin/named"
 ZONE = "example.test"
@@ -39,6 +42,8 @@ def _secret() -> str:
 
 PRIMARY_ADDRESS = "127.53.0.1"
 SECONDARY_ADDRESS = "127.53.0.2"
+# A racing proxy in front of the primary (see racing_proxy.py).
+PROXY_ADDRESS = "127.53.0.3"
 PORT = 5300
 STATS_PORT = 8053
 NETNS_PREFIX = "ntsops-ddns-"
@@ -63,7 +68,7 @@ class LabNamespace:
         reap_leftovers()
         subprocess.run(["ip", "netns", "add", self.name], check=True, timeout=20)
         self.ip("link", "set", "lo", "up")
-        for address in (PRIMARY_ADDRESS, SECONDARY_ADDRESS):
+        for address in (PRIMARY_ADDRESS, SECONDARY_ADDRESS, PROXY_ADDRESS):
             self.ip("addr", "add", f"{address}/32", "dev", "lo")
 
     def ip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -340,3 +345,57 @@ def bind_pair(root: str | None = None) -> Iterator[BindPair]:
         pair.stop()
         netns.delete()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+VENV_BIN = REPO_ROOT / ".venv" / "bin"
+
+
+@dataclass
+class AnsibleRun:
+    status: str
+    result: dict[str, Any]
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def failed(self) -> bool:
+        return self.status.startswith("FAILED") or bool(self.result.get("failed"))
+
+
+def run_ddns_record(
+    netns: LabNamespace, args: dict[str, Any], check: bool = False, diff: bool = False, timeout: float = 120
+) -> AnsibleRun:
+    """Run ntsops.nts.ddns_record through `ansible localhost -m`, inside the lab namespace."""
+    argv = [
+        str(VENV_BIN / "ansible"),
+        "localhost",
+        "-m",
+        "ntsops.nts.ddns_record",
+        "-a",
+        json.dumps(args),
+        "-e",
+        f"ansible_python_interpreter={VENV_BIN / 'python'}",
+    ]
+    if check:
+        argv.append("--check")
+    if diff:
+        argv.append("--diff")
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        ANSIBLE_NOCOLOR="1",
+        PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+    )
+    start = time.monotonic()
+    completed = netns.run(argv, timeout=timeout, env=env, cwd=str(REPO_ROOT))
+    seconds = time.monotonic() - start
+    match = re.search(r"^localhost \| ([A-Z!]+) => (\{.*)", completed.stdout, re.M | re.S)
+    if match is None:
+        raise RuntimeError(f"no result from ansible: {completed.stdout}\n{completed.stderr}")
+    decoder = json.JSONDecoder()
+    result, _ = decoder.raw_decode(match.group(2))
+    return AnsibleRun(match.group(1), result, completed.stdout, completed.stderr, seconds)
