@@ -56,9 +56,16 @@ lint: venv link
 
 # ansible-test needs the collection at a real ansible_collections/NS/NAME path, not
 # behind a symbolic link, so sanity runs on a copy of the files git would commit.
+# The copy gets its own git repository: otherwise ansible-test finds the checkout's,
+# in which .build is ignored, and sees no files at all.
 sanity: venv
 	@rm -rf $(SANITY_TREE) && mkdir -p $(SANITY_TREE)
 	@git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ $(SANITY_TREE)/
+	@cd $(SANITY_TREE) && git init -q && git add -A
+	@pip_version=$$(sed -n "s/.*pip='\([0-9.]*\)'.*/\1/p" \
+	    $(VENV)/lib/python3.11/site-packages/ansible_test/_internal/python_requirements.py); \
+	  mkdir -p $(HOME)/.ansible/test/cache; \
+	  cp scripts/ansible-test-pip-bootstrap.py $(HOME)/.ansible/test/cache/get_pip_$${pip_version//./_}.py
 	cd $(SANITY_TREE) && $(CURDIR)/$(BIN)/ansible-test sanity --venv --python 3.11 --color no
 
 unit: venv link
