@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import os
 import socket
 import struct
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +18,16 @@ from harness.ca import TestCA
 from harness.daemons import ChronyServer
 from harness.hostile import UNKNOWN_CRITICAL_TYPE, WRONG_NAME, HostileServer
 from harness.lab import LAB_DOMAIN, Daemons, NtsLab
-from harness.netns import Host, Network, rooted_subnets
+from harness.netns import (
+    ETC_NETNS,
+    PREFIX,
+    PROCESS_REGISTRY,
+    Host,
+    Network,
+    delete_namespace,
+    reap_leftovers,
+    rooted_subnets,
+)
 from OpenSSL import SSL
 
 pytestmark = pytest.mark.integration
@@ -254,3 +265,74 @@ def test_hostile_good_in_namespace_serves_real_chrony_client(
     auth = chronyd.authdata()[0]
     assert auth["mode"] == "NTS" and int(auth["cookies"]) >= 7
     assert server.stats.ke_requests == 1 and server.stats.ntp_replies >= 2 and server.errors == []
+
+
+def test_daemons_cannot_set_the_clock(nts_lab: NtsLab, daemons: Daemons) -> None:
+    """CAP_SYS_TIME (bit 25) is absent from every daemon's effective and bounding sets."""
+    client = daemons.chrony_client(nts_lab.client_host, f"chrony.{LAB_DOMAIN}")
+    for daemon in (nts_lab.chrony, nts_lab.ntpsec, client):
+        status = Path(f"/proc/{daemon.pid}/status").read_text()
+        caps = {k: int(v, 16) for k, v in (line.split(":\t") for line in status.splitlines() if line.startswith("Cap"))}
+        assert not caps["CapEff"] & (1 << 25) and not caps["CapBnd"] & (1 << 25), (daemon, caps)
+
+
+def test_sixteen_chrony_servers_in_one_namespace(network: Network, daemons: Daemons) -> None:
+    """The pattern for multi-address tests: one chronyd per address, all on 4460/123."""
+    servers_host = network.add_host("servers", [f"198.51.100.{40 + i}/24" for i in range(16)])
+    client = network.add_host("client", ["198.51.100.20/24"],
+                              hosts={"many.nts.test": servers_host.addresses})
+    servers = [daemons.chrony_server(servers_host, addresses=[a], dns=["many.nts.test"])
+               for a in servers_host.addresses]
+    for server in servers:
+        ke = ntswire.ke_client(client.socket(), server.address, 4460, "many.nts.test",
+                               str(daemons.ca.cert_path), timeout=2)
+        assert len(ke.cookies) == 8 and ke.port is None
+
+
+def test_reaper_removes_leftovers_of_a_dead_run(reaped_leftovers: list[str]) -> None:
+    dead_pid = 4_000_000  # above any pid this machine hands out (pid_max is lower)
+    assert int(Path("/proc/sys/kernel/pid_max").read_text()) <= dead_pid
+    ns = f"{PREFIX}{dead_pid}-1-crashed"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    (ETC_NETNS / ns).mkdir(parents=True, exist_ok=True)
+    sleeper = subprocess.Popen(["ip", "netns", "exec", ns, "sleep", "60"])
+    try:
+        time.sleep(0.1)
+        assert ns in reap_leftovers()
+        assert sleeper.wait(5) is not None
+        assert not (ETC_NETNS / ns).exists() and ns not in subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+        delete_namespace(ns)
+
+
+def test_reaper_stops_loopback_daemons_of_a_dead_run(chrony_loopback: ChronyServer) -> None:
+    """A loopback chronyd registered by an owner that died is stopped by the reaper."""
+    pid = chrony_loopback.pid
+    assert pid is not None
+    registered = PROCESS_REGISTRY / f"{os.getpid()}-{pid}"
+    assert registered.read_bytes() == Path(f"/proc/{pid}/cmdline").read_bytes()
+    # pretend the owner crashed: move the record to a pid that is not running
+    orphan = PROCESS_REGISTRY / f"4000000-{pid}"
+    registered.rename(orphan)
+    assert f"pid {pid}" in reap_leftovers()
+    assert not orphan.exists() and not chrony_loopback.alive()
+
+
+def test_chrony_restart_keeps_or_drops_cookie_keys(chrony_loopback: ChronyServer) -> None:
+    srv = chrony_loopback
+    ke = ntswire.ke_client(socket.socket(), "127.0.0.1", srv.ntsport, "localhost", str(srv.cert.ca_path))
+    assert ke.port == srv.port  # Port Negotiation, since the loopback server is not on 123
+
+    def ntp(cookie: bytes) -> ntswire.NtpReply:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        return ntswire.ntp_client(sock, "127.0.0.1", srv.port, cookie=cookie, c2s=ke.c2s, s2c=ke.s2c)
+
+    assert ntp(ke.cookies[0]).authenticated
+    srv.restart()
+    assert ntp(ke.cookies[1]).authenticated  # keys saved in ntsdumpdir survive
+    srv.restart(drop_keys=True)
+    reply = ntp(ke.cookies[2])
+    assert reply.nak and not reply.authenticated

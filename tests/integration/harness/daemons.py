@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .ca import IssuedCert
-from .netns import Host
+from .netns import Host, register_process, unregister_process
 
 REPO = Path(__file__).resolve().parents[3]
 DAEMONS = REPO / ".cache" / "daemons"
@@ -103,6 +103,11 @@ class _Daemon:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                                          start_new_session=True)
 
+    def _register(self) -> None:
+        # called once the daemon answers: by then ip/capsh/bash have exec'd into it
+        if self.proc is not None:
+            register_process(self.proc.pid)
+
     def log_tail(self, lines: int = 40) -> str:
         text = ""
         with contextlib.suppress(OSError):
@@ -115,7 +120,10 @@ class _Daemon:
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM by PID, SIGKILL after `timeout`; idempotent."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
+            return
+        unregister_process(proc.pid)
+        if proc.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGTERM)
@@ -166,7 +174,10 @@ class Chronyd(_Daemon):
     def _argv(self) -> list[str]:
         # -d: foreground, log to stderr; -x: never touch the clock; -u root: Debian's
         # default user _chrony need not exist here, and the daemon is confined anyway
-        return [str(CHRONYD), "-d", "-x", "-u", "root", "-f", str(self.conf_path)]
+        return [str(CHRONYD), "-d", "-x", "-u", "root", *self._family_flags(), "-f", str(self.conf_path)]
+
+    def _family_flags(self) -> list[str]:
+        return []
 
     def chronyc(self, *args: str, timeout: float = 5.0, check: bool = True) -> str:
         """Run `chronyc -h <socket> args` (the Unix socket reaches across namespaces)."""
@@ -211,7 +222,7 @@ class ChronyServer(Chronyd):
         super().__init__(workdir, host)
         self.cert = cert
         if addresses is None:
-            addresses = list(host.addresses) if host else ["127.0.0.1"]
+            addresses = list(host.addresses) if host else ["127.0.0.1", "::1"]
         self.addresses = list(addresses)
         if not self.addresses:
             raise ValueError("ChronyServer needs at least one address to bind")
@@ -227,15 +238,14 @@ class ChronyServer(Chronyd):
 
     def write_conf(self) -> None:
         lines = self._common_conf()
-        # chrony binds one IPv4 and one IPv6 address per socket family; without an
-        # IPv6 bindaddress NTS-KE would listen on [::] (see nts-facts 3)
+        # chrony binds one IPv4 and one IPv6 address; with only an IPv4 bindaddress
+        # NTS-KE would still listen on [::] (nts-facts 3), so such a server runs with -4
+        # (and an IPv6-only one with -6), letting many servers share one namespace
         v4 = [a for a in self.addresses if ":" not in a]
         v6 = [a for a in self.addresses if ":" in a]
         if len(v4) > 1 or len(v6) > 1:
             raise ValueError("chronyd binds at most one IPv4 and one IPv6 address")
         lines += [f"bindaddress {a}" for a in v4 + v6]
-        if not v6:
-            lines.append("bindaddress ::1")
         lines += [
             f"port {self.port}",
             f"ntsport {self.ntsport}",
@@ -247,6 +257,15 @@ class ChronyServer(Chronyd):
         ]
         self.conf_path.write_text("\n".join(lines) + "\n")
 
+    def _family_flags(self) -> list[str]:
+        has_v4 = any(":" not in a for a in self.addresses)
+        has_v6 = any(":" in a for a in self.addresses)
+        if has_v4 and not has_v6:
+            return ["-4"]
+        if has_v6 and not has_v4:
+            return ["-6"]
+        return []
+
     def start(self, timeout: float = 10.0) -> ChronyServer:
         self.write_conf()
         self._spawn()
@@ -256,11 +275,17 @@ class ChronyServer(Chronyd):
         except BaseException:
             self.stop()
             raise
+        self._register()
         return self
 
-    def restart(self, timeout: float = 10.0) -> ChronyServer:
-        """Stop and start again (same config, same ntsdumpdir: cookie keys survive)."""
+    def restart(self, timeout: float = 10.0, drop_keys: bool = False) -> ChronyServer:
+        """Stop and start again, re-reading the certificate files (chronyd reads them only
+        at start). The ntsdumpdir keeps the cookie keys, so old cookies stay valid, unless
+        `drop_keys`: then every old cookie gets an NTS NAK."""
         self.stop()
+        if drop_keys:
+            for path in self.dump_dir.glob("*"):
+                path.unlink()
         return self.start(timeout)
 
     def serverstats(self) -> dict[str, int]:
@@ -321,6 +346,7 @@ class ChronyClient(Chronyd):
         except BaseException:
             self.stop()
             raise
+        self._register()
         return self
 
     def sources(self) -> list[dict[str, str]]:
@@ -445,6 +471,7 @@ class NtpsecServer(_Daemon):
         except BaseException:
             self.stop()
             raise
+        self._register()
         return self
 
     def restart(self, timeout: float = 15.0) -> NtpsecServer:

@@ -30,6 +30,9 @@ from typing import Any, TypeVar
 PREFIX = "ntsops-t-"
 ETC_NETNS = Path("/etc/netns")
 RUN_NETNS = Path("/run/netns")
+# <owner pid>-<daemon pid> files holding the daemon's cmdline, so daemons outside any
+# namespace (on loopback) are reaped too after a crash, and never a reused pid
+PROCESS_REGISTRY = Path("/run/ntsops-t")
 _counter = itertools.count(1)
 _counter_lock = threading.Lock()
 _CLONE_NEWNET = 0x40000000
@@ -48,13 +51,12 @@ def _unique_name(role: str) -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def namespace_pids(ns: str) -> list[int]:
@@ -86,8 +88,45 @@ def delete_namespace(ns: str) -> None:
     shutil.rmtree(ETC_NETNS / ns, ignore_errors=True)
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def register_process(pid: int) -> None:
+    """Remember a daemon this process started, for reap_leftovers() after a crash."""
+    PROCESS_REGISTRY.mkdir(mode=0o700, exist_ok=True)
+    (PROCESS_REGISTRY / f"{os.getpid()}-{pid}").write_bytes(_cmdline(pid))
+
+
+def unregister_process(pid: int) -> None:
+    (PROCESS_REGISTRY / f"{os.getpid()}-{pid}").unlink(missing_ok=True)
+
+
+def _reap_processes() -> list[str]:
+    reaped: list[str] = []
+    if not PROCESS_REGISTRY.is_dir():
+        return reaped
+    for entry in PROCESS_REGISTRY.iterdir():
+        try:
+            owner, pid = (int(x) for x in entry.name.split("-"))
+        except ValueError:
+            continue
+        if _pid_alive(owner):
+            continue
+        recorded = entry.read_bytes()
+        if recorded and _pid_alive(pid) and _cmdline(pid) == recorded:
+            _kill_pids([pid])
+            reaped.append(f"pid {pid}")
+        entry.unlink(missing_ok=True)
+    return reaped
+
+
 def reap_leftovers() -> list[str]:
-    """Remove namespaces left by crashed runs (owner pid gone). Returns their names."""
+    """Remove namespaces and loopback daemons left by crashed runs (owner pid gone).
+    Returns what was removed."""
     names: set[str] = set()
     if RUN_NETNS.is_dir():
         names.update(p.name for p in RUN_NETNS.iterdir() if p.name.startswith(PREFIX))
@@ -103,7 +142,7 @@ def reap_leftovers() -> list[str]:
             continue
         delete_namespace(ns)
         reaped.append(ns)
-    return reaped
+    return reaped + _reap_processes()
 
 
 _libc: Any = None
