@@ -282,8 +282,9 @@ class NtpResponse:
     root_delay and root_dispersion are in seconds; timestamps are raw 64-bit NTP
     values (use ``ntp_to_unix``). ``refid_text`` is the kiss code or reference
     clock name (stratum 0 or 1, printable), else a dotted IPv4 address (stratum
-    2+), else hex. ``nak`` is an NTS NAK (stratum 0, kiss code NTSN, no
-    authenticator). ``cookies`` are the New Cookie fields from the encrypted part.
+    2+), else hex. ``nak`` is true for stratum 0 with kiss code NTSN; a real NTS
+    NAK carries no authenticator, so it comes with ``authenticated`` false.
+    ``cookies`` are the New Cookie fields from the encrypted part.
     ``extension_fields`` lists the outer field types in packet order.
     """
 
@@ -434,7 +435,8 @@ def parse_nts_response(
     if not authenticators:
         if response.nak:
             return response
-        raise NtsAuthenticationError("NTP response has no NTS authenticator")
+        kiss = f" (unauthenticated kiss code {response.refid_text})" if response.stratum == 0 else ""
+        raise NtsAuthenticationError(f"NTP response has no NTS authenticator{kiss}")
     if authenticators[0] != len(fields) - 1:
         following = fields[authenticators[0] + 1]
         raise NtsProtocolError(
