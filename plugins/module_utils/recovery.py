@@ -522,18 +522,18 @@ def recovery_time(client: Mapping[str, Any] | str, ttl: float, update_latency: f
     ttl_s = _seconds(ttl, "ttl")
     latency_s = _seconds(update_latency, "update_latency")
     low_poll, high_poll = spec.poll_range()
-    early = make_plan(spec, low_poll, latest=False)
-    late = make_plan(spec, high_poll, latest=True)
-    early_first, late_first = early.first(), late.first()
-
-    reresolve_earliest = early_first.at
-    reresolve_latest = late.first_interval + late_first.at
     fresh_earliest = latency_s
     fresh_latest = latency_s + ttl_s
-    minimum_earliest = early_first.recovery
-    minimum_latest = late.first_interval + late_first.recovery
-    recovery_earliest = earliest_recovery(early, fresh_earliest)
-    recovery_latest = latest_recovery(late, fresh_latest)
+    # With stale DNS a lower poll can end later (its retries fall differently), so
+    # every poll the client may be running at the change is an extreme candidate.
+    early_plans = [make_plan(spec, poll, latest=False) for poll in range(low_poll, high_poll + 1)]
+    late_plans = [make_plan(spec, poll, latest=True) for poll in range(low_poll, high_poll + 1)]
+    reresolve_earliest = min(plan.first().at for plan in early_plans)
+    reresolve_latest = max(plan.first_interval + plan.first().at for plan in late_plans)
+    minimum_earliest = min(plan.first().recovery for plan in early_plans)
+    minimum_latest = max(plan.first_interval + plan.first().recovery for plan in late_plans)
+    recovery_earliest = min(earliest_recovery(plan, fresh_earliest) for plan in early_plans)
+    recovery_latest = max(latest_recovery(plan, fresh_latest) for plan in late_plans)
     meets = fresh_latest <= reresolve_earliest
     late_extra = max(0.0, recovery_latest - minimum_latest)
 
@@ -580,7 +580,8 @@ def recovery_time(client: Mapping[str, Any] | str, ttl: float, update_latency: f
 def reresolve_budget(client: Mapping[str, Any] | str) -> float:
     """The earliest moment after the change at which the client may look the name up again."""
     spec = parse_client(client)
-    return make_plan(spec, spec.poll_range()[0], latest=False).first().at
+    low, high = spec.poll_range()
+    return min(make_plan(spec, poll, latest=False).first().at for poll in range(low, high + 1))
 
 
 def max_ttl(clients: Sequence[Mapping[str, Any]] | Mapping[str, Any], update_latency: float) -> int:
