@@ -399,3 +399,93 @@ def run_ddns_record(
     decoder = json.JSONDecoder()
     result, _ = decoder.raw_decode(match.group(2))
     return AnsibleRun(match.group(1), result, completed.stdout, completed.stderr, seconds)
+
+
+AGENT_MODULE = "ansible_collections.ntsops.nts.plugins.module_utils.ddns_agent"
+
+
+@dataclass
+class AgentLab:
+    """A veth interface in the lab namespace and an agent publishing its addresses."""
+
+    pair: BindPair
+    name: str
+    interface: str = "ddns0"
+    config_path: Path | None = None
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    def add_interface(self, ipv4: str, ipv6: str) -> None:
+        netns = self.pair.netns
+        # A veth pair (this kernel may lack the dummy driver); both ends stay inside the namespace.
+        netns.ip("link", "add", self.interface, "type", "veth", "peer", "name", f"{self.interface}p")
+        netns.ip("link", "set", f"{self.interface}p", "up")
+        netns.ip("link", "set", self.interface, "up")
+        netns.ip("addr", "add", f"{ipv4}/24", "dev", self.interface)
+        netns.ip("addr", "add", f"{ipv6}/64", "dev", self.interface, "nodad")
+
+    def write_config(self, **settings: Any) -> Path:
+        key_copy = self.pair.root / "agent-tsig.key"
+        key_copy.write_text(self.pair.key_file.read_text())
+        key_copy.chmod(0o600)
+        config = {
+            "name": self.name,
+            "server": self.pair.primary_address,
+            "port": self.pair.port,
+            "key_file": str(key_copy),
+            "ttl": 30,
+            "sources": {"ipv4": {"interface": self.interface}, "ipv6": {"interface": self.interface}},
+            "reconcile_interval": 60,
+            "timeout": 2,
+            "propagation_timeout": 10,
+        }
+        config.update(settings)
+        self.config_path = self.pair.root / f"agent-{self.name}.json"
+        self.config_path.write_text(json.dumps(config))
+        return self.config_path
+
+    def argv(self, *extra: str) -> list[str]:
+        return [sys.executable, "-m", AGENT_MODULE, "--config", str(self.config_path), *extra]
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, PYTHONPATH=str(REPO_ROOT / ".collections"), PYTHONUNBUFFERED="1")
+
+    def start(self) -> None:
+        self.log_path = self.pair.root / f"agent-{self.name}.log"
+        with self.log_path.open("wb") as log:
+            self.process = self.pair.netns.popen(self.argv(), stdout=log, stderr=subprocess.STDOUT, env=self.env())
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+    def wait_served(self, rdtype: str, want: list[str], timeout: float = 20) -> float:
+        """Seconds until both servers answer exactly ``want``; raises on timeout."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if all(self.pair.dig(s, self.name, rdtype) == want for s in (PRIMARY_ADDRESS, SECONDARY_ADDRESS)):
+                return time.monotonic() - start
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name} {rdtype} not {want} on both servers within {timeout} s:\n{self.log()}")
+
+    def change_and_measure(self, old4: str, new4: str, old6: str, new6: str, timeout: float = 20) -> float:
+        """Replace the interface's addresses; seconds until both servers serve the new ones."""
+        script = Path(__file__).resolve().parent / "address_change.py"
+        servers = f"{PRIMARY_ADDRESS},{SECONDARY_ADDRESS}"
+        result = self.pair.netns.run(
+            [sys.executable, str(script), self.name, str(self.pair.port), servers, self.interface,
+             old4, new4, old6, new6, str(timeout)],
+            timeout=timeout + 30,
+        )
+        measured = json.loads(result.stdout.strip().splitlines()[-1])
+        if result.returncode != 0 or measured["seconds"] is None:
+            raise AssertionError(f"no propagation within {timeout} s: {result.stderr}\n{self.log()}")
+        return float(measured["seconds"])
