@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# appended, not prepended: a folder here must never shadow an installed package (e.g. dns)
+sys.path.append(str(Path(__file__).resolve().parent))
 
 from harness.ca import TestCA
 from harness.daemons import ChronyServer

@@ -256,9 +256,9 @@ class HostileServer:
         for chunk, pause in self._ke_response(conn):
             if self._stop.is_set():
                 break
-            w.ossl_call(conn, deadline, conn.sendall, chunk, stop=stopped)
             with self._lock:
                 self.stats.records_sent += 1
+            w.ossl_call(conn, deadline, conn.sendall, chunk, stop=stopped)
             if pause:
                 deadline = time.monotonic() + 10
                 if self._client_gone(conn, pause):
@@ -345,10 +345,10 @@ class HostileServer:
                 self.errors.append(repr(exc))
                 continue
             if reply is not None:
+                with self._lock:  # count first: the client may read the reply at once
+                    self.stats.ntp_replies += 1
                 with contextlib.suppress(OSError):
                     udp.sendto(reply, peer)
-                with self._lock:
-                    self.stats.ntp_replies += 1
 
     def _ntp_reply(self, packet: bytes, received: bytes) -> bytes | None:
         if self.behaviour == "silent_ntp":
