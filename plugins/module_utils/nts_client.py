@@ -342,7 +342,9 @@ def ntp_exchange(address: str, port: int, ke: KeResult, timeout: float) -> NtpRe
             sock.connect((address, port))
             t1 = time.time()
             origin = nts_ntp.unix_to_ntp(t1)
-            request = nts_ntp.build_nts_request(ke.response.cookies[0], ke.c2s_key, unique_id, origin)
+            request = nts_ntp.build_nts_request(
+                ke.response.cookies[0], ke.c2s_key, unique_id, origin, aead_id=ke.response.aead
+            )
             sock.send(request)
         except OSError as exc:
             raise NtsStepError("ntp", f"NTP request to {address} port {port} failed: {exc.strerror}") from exc
@@ -360,8 +362,10 @@ def ntp_exchange(address: str, port: int, ke: KeResult, timeout: float) -> NtpRe
                 raise NtsStepError("ntp", f"NTP response failed: {exc.strerror}") from exc
             t4 = time.time()
             try:
-                response = nts_ntp.parse_nts_response(packet, unique_id, ke.s2c_key, origin)
-            except NtsProtocolError as exc:
+                response = nts_ntp.parse_nts_response(
+                    packet, unique_id, ke.s2c_key, origin, aead_id=ke.response.aead
+                )
+            except NtsopsError as exc:
                 raise NtsStepError("ntp", f"NTP response: {exc}") from exc
             break
     t2 = nts_ntp.ntp_to_unix(response.receive_ts)
