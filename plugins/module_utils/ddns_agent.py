@@ -18,6 +18,7 @@ Run: ``python3 -m ansible_collections.ntsops.nts.plugins.module_utils.ddns_agent
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import json
 import os
@@ -107,6 +108,8 @@ def parse_config(data: Mapping[str, Any]) -> AgentConfig:
     if not isinstance(data, Mapping):
         raise AgentConfigError("the configuration must be a JSON object")
     known = set(AgentConfig.__dataclass_fields__)
+    # Keys starting with "_" are notes (JSON has no comments), e.g. the "managed by Ansible" line.
+    data = {k: v for k, v in data.items() if not str(k).startswith("_")}
     unknown = set(data) - known
     if unknown:
         raise AgentConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
@@ -364,9 +367,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Publish this host's addresses by RFC 2136 dynamic update.")
     parser.add_argument("--config", required=True, help="JSON configuration file")
     parser.add_argument("--once", action="store_true", help="reconcile once and exit (0 when DNS is right)")
+    parser.add_argument(
+        "--key-file", help="TSIG key file in BIND format, overriding the configuration (e.g. systemd's %%d/tsig.key)"
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
+        if args.key_file:
+            config = dataclasses.replace(config, key_file=args.key_file)
         if config.key_file and os.stat(config.key_file).st_mode & 0o077:
             print(f"warning: {config.key_file} is readable by group or others; it should be 0600", flush=True)
         agent = build_agent(config)

@@ -489,3 +489,37 @@ class AgentLab:
         if result.returncode != 0 or measured["seconds"] is None:
             raise AssertionError(f"no propagation within {timeout} s: {result.stderr}\n{self.log()}")
         return float(measured["seconds"])
+
+
+def ansible_env() -> dict[str, str]:
+    return dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO_ROOT / "ansible.cfg"),
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        ANSIBLE_NOCOLOR="1",
+        PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+    )
+
+
+def run_playbook(playbook: Path, *options: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook from the repository root (so ansible.cfg finds the collection), on this host."""
+    return subprocess.run(
+        [
+            str(VENV_BIN / "ansible-playbook"),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-e",
+            f"ansible_python_interpreter={VENV_BIN / 'python'}",
+            str(playbook),
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(REPO_ROOT),
+        env=ansible_env(),
+        check=False,
+    )

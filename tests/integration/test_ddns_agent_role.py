@@ -1,0 +1,128 @@
+"""The ntsops.nts.ddns_agent role: installed files, secrecy, idempotence, budget, and the installed agent.
+
+The role runs with every path under a temporary folder and without touching
+packages or systemd (this test host has no systemd). The agent is then started
+exactly as the unit's ExecStart says - from the installed copy, not from the
+checkout - inside the lab namespace, with the key where systemd's LoadCredential
+would put it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import stat
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "dns"))
+
+from ddns_lab import KEY_NAME, AgentLab, BindPair, bind_pair, run_playbook
+
+pytestmark = pytest.mark.integration
+
+BUDGET = {"clients": [{"client": "chrony-4.3", "maxpoll": 4}], "update_latency": 2}
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[BindPair]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (network namespace, named)")
+    with bind_pair() as started:
+        yield started
+
+
+def write_playbook(pair: BindPair, root: Path, **overrides: Any) -> Path:
+    role_vars = {
+        "ddns_agent_name": "role.example.test",
+        "ddns_agent_server": pair.primary_address,
+        "ddns_agent_port": pair.port,
+        "ddns_agent_key_name": KEY_NAME,
+        "ddns_agent_key_secret": pair.key_secret,
+        "ddns_agent_ipv4_interface": "ddnsr0",
+        "ddns_agent_ipv6_interface": "ddnsr0",
+        "ddns_agent_budget": BUDGET,
+        "ddns_agent_manage_package": False,
+        "ddns_agent_manage_service": False,
+        "ddns_agent_python": sys.executable,
+        "ddns_agent_install_dir": str(root / "lib"),
+        "ddns_agent_config_dir": str(root / "etc"),
+        "ddns_agent_unit_dir": str(root / "systemd"),
+    }
+    role_vars.update(overrides)
+    (root / "systemd").mkdir(parents=True, exist_ok=True)
+    playbook = root / "site.yml"
+    play = [{"name": "Install the ddns agent", "hosts": "localhost", "gather_facts": False,
+             "roles": [{"role": "ntsops.nts.ddns_agent", "vars": role_vars}]}]
+    playbook.write_text(json.dumps(play))
+    return playbook
+
+
+def recap_changed(stdout: str) -> int:
+    match = re.search(r"localhost\s+:\s+ok=\d+\s+changed=(\d+)", stdout)
+    assert match, stdout
+    return int(match.group(1))
+
+
+def test_role_installs_a_working_agent(pair: BindPair, tmp_path: Path) -> None:
+    playbook = write_playbook(pair, tmp_path)
+    first = run_playbook(playbook, "--diff", "-v")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert pair.key_secret not in first.stdout + first.stderr
+    assert recap_changed(first.stdout) > 0
+    second = run_playbook(playbook)
+    assert second.returncode == 0, second.stdout
+    assert recap_changed(second.stdout) == 0
+
+    etc = tmp_path / "etc"
+    assert stat.S_IMODE(etc.stat().st_mode) == 0o700
+    assert stat.S_IMODE((etc / "tsig.key").stat().st_mode) == 0o600
+    assert pair.key_secret in (etc / "tsig.key").read_text()
+    config = json.loads((etc / "config.json").read_text())
+    assert config["ttl"] == 126  # the recovery model's max_ttl for chrony 4.3 at maxpoll 4, latency 2 s
+    assert config["reconcile_interval"] == 5  # half the update latency, at least 5 s
+    assert "Ansible" in config["_managed"]
+    unit = (tmp_path / "systemd" / "ntsops-ddns-agent.service").read_text()
+    assert unit.startswith("#")
+    assert pair.key_secret not in unit
+    assert pair.key_secret not in (etc / "config.json").read_text()
+    installed = tmp_path / "lib" / "ansible_collections/ntsops/nts/plugins/module_utils"
+    repo_core = Path(__file__).resolve().parents[2] / "plugins/module_utils"
+    for name in ("ddns.py", "ddns_agent.py", "errors.py"):
+        assert (installed / name).read_bytes() == (repo_core / name).read_bytes()
+
+    # Start the agent as the unit would: its ExecStart, its PYTHONPATH, the key as a credential.
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    argv = [a.replace("%d", str(etc)) for a in shlex.split(exec_start.removeprefix("ExecStart="))]
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "lib"))
+    agent = AgentLab(pair, "role.example.test", interface="ddnsr0")
+    agent.add_interface("192.0.2.110", "2001:db8::110")
+    once = pair.netns.run([*argv, "--once"], env=env, cwd="/", timeout=60)
+    assert once.returncode == 0, once.stdout + once.stderr
+    assert "A none -> 192.0.2.110" in once.stdout
+    assert "ttl 126" in once.stdout
+    agent.wait_served("A", ["192.0.2.110"], timeout=5)
+    agent.wait_served("AAAA", ["2001:db8::110"], timeout=5)
+
+
+def test_role_refuses_ttl_over_budget(pair: BindPair, tmp_path: Path) -> None:
+    over = run_playbook(write_playbook(pair, tmp_path, ddns_agent_ttl=300))
+    assert over.returncode != 0
+    assert "ddns_agent_ttl 300 s is above 126 s" in over.stdout
+    assert not (tmp_path / "etc").exists()
+
+
+def test_role_argument_spec_rejects_missing_key(pair: BindPair, tmp_path: Path) -> None:
+    playbook = write_playbook(pair, tmp_path)
+    play = json.loads(playbook.read_text())
+    del play[0]["roles"][0]["vars"]["ddns_agent_key_secret"]
+    playbook.write_text(json.dumps(play))
+    missing = run_playbook(playbook)
+    assert missing.returncode != 0
+    assert "ddns_agent_key_secret" in missing.stdout
