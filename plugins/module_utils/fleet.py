@@ -15,6 +15,7 @@ on arrays; otherwise a pure-Python path gives the same results, only slower.
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -172,12 +173,7 @@ def simulate_fleet(
     grouped = min(total, round(total * fraction) // group_size * group_size)
     n_groups = grouped // group_size + (total - grouped)
     group_fresh = [latency_s + rng.random() * ttl_s for _ in range(n_groups)]
-    # Clients are assigned to groups in a random order so every group mixes kinds.
-    order = list(range(total))
-    rng.shuffle(order)
-    group_of = [0] * total
-    for position, client in enumerate(order):
-        group_of[client] = position // group_size if position < grouped else grouped // group_size + position - grouped
+    group_of = _group_of(total, grouped, group_size, bool(use_numpy))
     group_sizes: dict[int, int] = {}
     if group_size > 1:
         group_sizes = {g: group_size for g in range(grouped // group_size)}
@@ -202,14 +198,35 @@ def simulate_fleet(
     )
 
 
+def _group_of(total: int, grouped: int, group_size: int, use_numpy: bool) -> Any:
+    """NAT group of every client.
+
+    Clients of one kind are numbered consecutively, so they are spread over the groups
+    by a stride permutation (position = client * stride mod total, the stride coprime
+    with total and near total / golden ratio): every group gets the fleet's mix.
+    """
+    stride = max(1, round(total * 0.6180339887))
+    while math.gcd(stride, total) != 1:
+        stride += 1
+    first_single = grouped // group_size
+    if use_numpy and np is not None:
+        position = (np.arange(total, dtype=np.int64) * stride) % total
+        return np.where(position < grouped, position // group_size, first_single + position - grouped)
+    groups = []
+    for client in range(total):
+        slot = client * stride % total
+        groups.append(slot // group_size if slot < grouped else first_single + slot - grouped)
+    return groups
+
+
 def _buckets(spec: ClientSpec, count: int, rng: random.Random) -> dict[tuple[int, float], int]:
-    """How many clients of one mix entry run at each (poll, jitter level)."""
-    polls, levels = _poll_choices(spec), _jitter_levels(spec)
-    buckets: dict[tuple[int, float], int] = {}
+    """How many clients of one mix entry run at each (poll, jitter level), drawn uniformly."""
+    keys = [(poll, level) for poll in _poll_choices(spec) for level in _jitter_levels(spec)]
+    tally = [0] * len(keys)
+    draw, width = rng.random, len(keys)
     for _ in range(count):
-        key = (polls[rng.randrange(len(polls))], levels[rng.randrange(len(levels))])
-        buckets[key] = buckets.get(key, 0) + 1
-    return buckets
+        tally[int(draw() * width)] += 1
+    return {key: n for key, n in zip(keys, tally, strict=True) if n}
 
 
 def _chrony44_late(plan: ChronyPlan, u: float, fresh_at: float, rng: random.Random) -> tuple[float, float]:
@@ -227,18 +244,26 @@ def _chrony44_late(plan: ChronyPlan, u: float, fresh_at: float, rng: random.Rand
 def _simulate_pure(
     mix: list[tuple[ClientSpec, float]],
     counts: list[int],
-    group_of: list[int],
+    group_of: Sequence[int],
     group_fresh: list[float],
     rng: random.Random,
 ) -> tuple[list[int], list[float], list[float]]:
     kind_index: list[int] = []
     recovery: list[float] = []
     ke: list[float] = []
+    latest_fresh = max(group_fresh)
     client = 0
     for index, ((spec, _), count) in enumerate(zip(mix, counts, strict=True)):
         for (poll, jitter), n in sorted(_buckets(spec, count, rng).items()):
             plan = make_plan(spec, poll, latest=False, jitter=jitter)
             first = plan.first()
+            # Every attempt up to the latest DNS update, for a bisection per client.
+            attempts = []
+            for attempt in plan.attempts():
+                attempts.append(attempt)
+                if attempt.at >= latest_fresh:
+                    break
+            moments = [attempt.at for attempt in attempts]
             for _ in range(n):
                 u = (1.0 - rng.random()) * plan.first_interval
                 fresh_at = group_fresh[group_of[client]]
@@ -247,7 +272,7 @@ def _simulate_pure(
                 elif spec.client == "chrony-4.4+" and isinstance(plan, ChronyPlan):
                     rec, k = _chrony44_late(plan, u, fresh_at, rng)
                 else:
-                    attempt = next(plan.attempts(fresh_at - u))
+                    attempt = attempts[bisect.bisect_left(moments, fresh_at - u)]
                     rec, k = u + attempt.recovery, u + attempt.ke_at
                 kind_index.append(index)
                 recovery.append(rec)
@@ -259,14 +284,13 @@ def _simulate_pure(
 def _simulate_numpy(
     mix: list[tuple[ClientSpec, float]],
     counts: list[int],
-    group_of: list[int],
+    group_of: Any,
     group_fresh: list[float],
     rng: random.Random,
 ) -> tuple[Any, Any, Any]:
     assert np is not None  # noqa: S101 - guarded by the caller
     generator = np.random.default_rng(rng.randrange(2**63))
-    fresh_by_group = np.asarray(group_fresh)
-    fresh_all = fresh_by_group[np.asarray(group_of, dtype=np.int64)]
+    fresh_all = np.asarray(group_fresh)[np.asarray(group_of, dtype=np.int64)]
     kind_parts, rec_parts, ke_parts = [], [], []
     start = 0
     for index, ((spec, _), count) in enumerate(zip(mix, counts, strict=True)):
@@ -287,12 +311,7 @@ def _simulate_numpy(
                 r = np.full(members.size, np.nan)
                 k = np.full(members.size, np.nan)
                 if spec.client == "chrony-4.4+" and isinstance(plan, ChronyPlan):
-                    first = plan.first()
-                    ok = u + first.at >= f
-                    r[ok] = u[ok] + first.recovery
-                    k[ok] = u[ok] + first.ke_at
-                    for i in np.nonzero(~ok)[0]:
-                        r[i], k[i] = _chrony44_late(plan, float(u[i]), float(f[i]), rng)
+                    r[:], k[:] = _chrony44_numpy(plan, u, f, generator)
                 else:
                     pending = np.ones(members.size, dtype=bool)
                     for attempt in plan.attempts():
@@ -309,6 +328,40 @@ def _simulate_numpy(
         ke_parts.append(ke)
         start += count
     return np.concatenate(kind_parts), np.concatenate(rec_parts), np.concatenate(ke_parts)
+
+
+def _schedule_time_np(plan: ChronyPlan, index: Any) -> Any:
+    """Vectorised ChronySchedule.time()."""
+    transient = np.asarray(plan.schedule.transient)
+    n = transient.size
+    inside = np.minimum(index, n) - 1
+    return np.where(index <= n, transient[inside], transient[-1] + (index - n) * plan.schedule.steady_interval)
+
+
+def _schedule_index_np(plan: ChronyPlan, offset: Any) -> Any:
+    """Vectorised ChronySchedule.first_index_at_or_after()."""
+    transient = np.asarray(plan.schedule.transient)
+    n = transient.size
+    inside = np.searchsorted(transient, offset, side="left") + 1
+    extra = np.ceil((offset - transient[-1]) / plan.schedule.steady_interval - 1e-12).astype(np.int64)
+    return np.where(offset <= transient[-1], inside, n + np.maximum(extra, 0))
+
+
+def _chrony44_numpy(plan: ChronyPlan, u: Any, fresh: Any, generator: Any) -> tuple[Any, Any]:
+    """chrony 4.4+ with a fresh uniform postponement after every attempt, on arrays."""
+    index = np.full(u.size, plan.schedule.empty_index, dtype=np.int64)
+    pending = np.ones(u.size, dtype=bool)
+    for _ in range(100_000):
+        at = _schedule_time_np(plan, index)
+        pending &= u + at < fresh
+        if not pending.any():
+            break
+        delay = generator.random(u.size) * CHRONY_44_REPLACEMENT_POSTPONE_MAX_S
+        following = np.maximum(index + 1, _schedule_index_np(plan, at + delay))
+        index = np.where(pending, following, index)
+    else:  # pragma: no cover
+        raise RecoveryModelError("the simulator gave up after too many re-resolution attempts")
+    return u + _schedule_time_np(plan, index + 2), u + _schedule_time_np(plan, index + 1)
 
 
 # ---------------------------------------------------------------------------

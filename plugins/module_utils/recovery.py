@@ -24,6 +24,7 @@ Vocabulary used throughout:
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -261,24 +262,22 @@ class ChronySchedule:
                 break
             times.append(times[-1] + 2.0**exponent * (1.0 + jitter))
             k += 1
-        self._transient = times  # times[k - 1] = S_k for k <= len(times)
+        self.transient: tuple[float, ...] = tuple(times)  # transient[k - 1] = S_k for k <= len(transient)
         self.steady_interval = 2.0**maxpoll * (1.0 + jitter)
 
     def time(self, k: int) -> float:
         """S_k: the k-th poll (k >= 1) after the change, relative to the first one."""
-        n = len(self._transient)
+        n = len(self.transient)
         if k <= n:
-            return self._transient[k - 1]
-        return self._transient[-1] + (k - n) * self.steady_interval
+            return self.transient[k - 1]
+        return self.transient[-1] + (k - n) * self.steady_interval
 
     def first_index_at_or_after(self, offset: float) -> int:
         """The smallest k >= 1 with S_k >= offset."""
-        n = len(self._transient)
-        if offset <= self._transient[-1]:
-            for k, value in enumerate(self._transient, start=1):
-                if value >= offset:
-                    return k
-        extra = math.ceil((offset - self._transient[-1]) / self.steady_interval - 1e-12)
+        n = len(self.transient)
+        if offset <= self.transient[-1]:
+            return bisect.bisect_left(self.transient, offset) + 1
+        extra = math.ceil((offset - self.transient[-1]) / self.steady_interval - 1e-12)
         return n + max(extra, 0)
 
 
