@@ -31,9 +31,12 @@ system:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@# The ntsops command, editable: it always runs this checkout's code.
+	@$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . \
+	  >$(VENV)/ntsops-install.log 2>&1 || { cat $(VENV)/ntsops-install.log; exit 1; }
 	@touch $@
 
 link: $(COLLECTION_LINK)
@@ -46,12 +49,12 @@ requirements:
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q -r requirements.in
 	@{ echo '# Generated from requirements.in by `make requirements`; do not edit by hand.'; \
-	   $(PY) -m pip freeze --exclude-editable; } > requirements.txt
+	   $(PY) -m pip freeze --all --exclude pip --exclude-editable; } > requirements.txt
 
 lint: venv link
 	yamllint -s .
 	ruff check .
-	mypy plugins/module_utils
+	mypy -p ansible_collections.ntsops.nts.plugins.module_utils
 	ansible-lint
 
 # ansible-test needs the collection at a real ansible_collections/NS/NAME path, not

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import socket
+import ssl
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsErr
 
 try:
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
 except ImportError:  # pragma: no cover - reported when used
     x509 = None  # type: ignore[assignment]
@@ -25,7 +27,7 @@ except ImportError:  # pragma: no cover - reported when used
 try:
     from OpenSSL import crypto as openssl_crypto
 except ImportError:  # pragma: no cover - reported when used
-    openssl_crypto = None
+    openssl_crypto = None  # type: ignore[assignment]
 
 
 class CertCheckError(NtsopsError):
@@ -58,7 +60,7 @@ def load_private_key(path: str) -> Any:
         return serialization.load_pem_private_key(data, password=None)
     except TypeError as exc:
         raise CertCheckError(f"key file {path} is encrypted; NTS servers need an unencrypted key") from exc
-    except (ValueError, serialization.UnsupportedAlgorithm) as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:
         # The exception text of a parser could quote input; say only what failed.
         raise CertCheckError(f"key file {path} holds no readable PEM private key") from exc
 
@@ -84,7 +86,9 @@ def chain_problems(chain: Sequence[x509.Certificate], ca_path: str | None) -> li
         except openssl_crypto.Error as exc:
             raise CertCheckError(f"cannot load CA bundle {ca_path}") from exc
     else:
-        store.set_default_paths()
+        # The same default locations OpenSSL clients use.
+        defaults = ssl.get_default_verify_paths()
+        store.load_locations(defaults.cafile, defaults.capath)
     leaf = openssl_crypto.X509.from_cryptography(chain[0])
     intermediates = [openssl_crypto.X509.from_cryptography(cert) for cert in chain[1:]]
     context = openssl_crypto.X509StoreContext(store, leaf, chain=intermediates)
@@ -132,7 +136,8 @@ def fetch_served_certificate(served: str, server_name: str | None, timeout: floa
     try:
         if not session.chain:
             raise CertCheckError(f"{served} sent no certificate")
-        return session.chain[0]
+        leaf: x509.Certificate = session.chain[0]
+        return leaf
     finally:
         session.close()
 

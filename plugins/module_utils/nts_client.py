@@ -32,7 +32,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils.errors import (
 try:
     from OpenSSL import SSL
 except ImportError:  # pragma: no cover - reported when used
-    SSL = None
+    SSL = None  # type: ignore[assignment]
 
 ALPN_NTSKE = b"ntske/1"
 NTS_KE_PORT = 4460
@@ -331,6 +331,9 @@ def ntp_exchange(address: str, port: int, ke: KeResult, timeout: float) -> NtpRe
     """One NTS-protected NTPv4 request with a fresh cookie; the reply is verified."""
     if not ke.response.cookies:
         raise NtsStepError("ntp", "no cookie to send: NTS-KE returned none")
+    aead_id = ke.response.aead
+    if aead_id is None:
+        raise NtsStepError("ntp", "no AEAD algorithm was negotiated")
     started = time.monotonic()
     deadline = Deadline(timeout)
     unique_id = os.urandom(UNIQUE_ID_BYTES)
@@ -343,7 +346,7 @@ def ntp_exchange(address: str, port: int, ke: KeResult, timeout: float) -> NtpRe
             t1 = time.time()
             origin = nts_ntp.unix_to_ntp(t1)
             request = nts_ntp.build_nts_request(
-                ke.response.cookies[0], ke.c2s_key, unique_id, origin, aead_id=ke.response.aead
+                ke.response.cookies[0], ke.c2s_key, unique_id, origin, aead_id=aead_id
             )
             sock.send(request)
         except OSError as exc:
@@ -363,7 +366,7 @@ def ntp_exchange(address: str, port: int, ke: KeResult, timeout: float) -> NtpRe
             t4 = time.time()
             try:
                 response = nts_ntp.parse_nts_response(
-                    packet, unique_id, ke.s2c_key, origin, aead_id=ke.response.aead
+                    packet, unique_id, ke.s2c_key, origin, aead_id=aead_id
                 )
             except NtsopsError as exc:
                 raise NtsStepError("ntp", f"NTP response: {exc}") from exc
