@@ -54,8 +54,10 @@ except ImportError:  # pragma: no cover - reported when used
 
 try:
     from ansible_collections.ntsops.nts.plugins.module_utils.recovery import max_ttl as _recovery_max_ttl  # type: ignore[import-not-found,unused-ignore]
+
+    HAS_RECOVERY_MODEL = True
 except ImportError:  # pragma: no cover - the recovery model ships separately
-    _recovery_max_ttl = None
+    HAS_RECOVERY_MODEL = False
 
 FAMILIES = ("ipv4", "ipv6")
 RDTYPE_NAMES = {"ipv4": "A", "ipv6": "AAAA"}
@@ -670,6 +672,9 @@ def check_servers(
             continue
         try:
             soa = client.query(qzone, "SOA", endpoint, f"reading the SOA serial of {qzone}")
+            if soa.rcode() != dns.rcode.NOERROR or not soa.flags & dns.flags.AA:
+                status.error = f"answered {_rcode_text(soa)} without authority to the SOA query for {qzone}"
+                continue
             for rrset in soa.answer:
                 if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
                     status.serial = int(rrset[0].serial)
@@ -719,7 +724,7 @@ def budget_max_ttl(budget: Mapping[str, Any]) -> int:
     """The longest TTL the recovery model allows for this client mix and update latency."""
     if not isinstance(budget, Mapping) or "clients" not in budget or "update_latency" not in budget:
         raise DdnsInputError("budget needs 'clients' (a list of client dicts) and 'update_latency' (seconds)")
-    if _recovery_max_ttl is None:
+    if not HAS_RECOVERY_MODEL:
         raise DdnsBudgetError(
             "the recovery model (plugins/module_utils/recovery.py) is not installed, so a TTL cannot be "
             "derived from the budget; set ttl instead"
