@@ -23,11 +23,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "dns"))
 
+from ansible_collections.ntsops.nts.plugins.module_utils.recovery import max_ttl
 from ddns_lab import KEY_NAME, AgentLab, BindPair, bind_pair, run_playbook
 
 pytestmark = pytest.mark.integration
 
 BUDGET = {"clients": [{"client": "chrony-4.3", "maxpoll": 4}], "update_latency": 2}
+BUDGET_MAX_TTL = max_ttl(BUDGET["clients"], BUDGET["update_latency"])
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +60,14 @@ def write_playbook(pair: BindPair, root: Path, **overrides: Any) -> Path:
     role_vars.update(overrides)
     (root / "systemd").mkdir(parents=True, exist_ok=True)
     playbook = root / "site.yml"
-    play = [{"name": "Install the ddns agent", "hosts": "localhost", "gather_facts": False,
-             "roles": [{"role": "ntsops.nts.ddns_agent", "vars": role_vars}]}]
+    play = [
+        {
+            "name": "Install the ddns agent",
+            "hosts": "localhost",
+            "gather_facts": False,
+            "roles": [{"role": "ntsops.nts.ddns_agent", "vars": role_vars}],
+        }
+    ]
     playbook.write_text(json.dumps(play))
     return playbook
 
@@ -85,7 +93,7 @@ def test_role_installs_a_working_agent(pair: BindPair, tmp_path: Path) -> None:
     assert stat.S_IMODE((etc / "tsig.key").stat().st_mode) == 0o600
     assert pair.key_secret in (etc / "tsig.key").read_text()
     config = json.loads((etc / "config.json").read_text())
-    assert config["ttl"] == 126  # the recovery model's max_ttl for chrony 4.3 at maxpoll 4, latency 2 s
+    assert config["ttl"] == BUDGET_MAX_TTL  # the recovery model's max_ttl (126 s for chrony 4.3, maxpoll 4, 2 s)
     assert config["reconcile_interval"] == 5  # half the update latency, at least 5 s
     assert "Ansible" in config["_managed"]
     unit = (tmp_path / "systemd" / "ntsops-ddns-agent.service").read_text()
@@ -106,15 +114,16 @@ def test_role_installs_a_working_agent(pair: BindPair, tmp_path: Path) -> None:
     once = pair.netns.run([*argv, "--once"], env=env, cwd="/", timeout=60)
     assert once.returncode == 0, once.stdout + once.stderr
     assert "A none -> 192.0.2.110" in once.stdout
-    assert "ttl 126" in once.stdout
+    assert f"ttl {BUDGET_MAX_TTL}" in once.stdout
     agent.wait_served("A", ["192.0.2.110"], timeout=5)
     agent.wait_served("AAAA", ["2001:db8::110"], timeout=5)
 
 
 def test_role_refuses_ttl_over_budget(pair: BindPair, tmp_path: Path) -> None:
-    over = run_playbook(write_playbook(pair, tmp_path, ddns_agent_ttl=300))
+    too_long = BUDGET_MAX_TTL + 100
+    over = run_playbook(write_playbook(pair, tmp_path, ddns_agent_ttl=too_long))
     assert over.returncode != 0
-    assert "ddns_agent_ttl 300 s is above 126 s" in over.stdout
+    assert f"ddns_agent_ttl {too_long} s is above {BUDGET_MAX_TTL} s" in over.stdout
     assert not (tmp_path / "etc").exists()
 
 

@@ -154,8 +154,10 @@ class NamedProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"named {self.name} exited: {self.log_text()[-3000:]}")
-            if netns.run(["dig", "+norec", "+short", "+time=1", "+tries=1", "-p", str(port),
-                          f"@{self.address}", ZONE, "SOA"], timeout=10).stdout.strip():
+            if netns.run(
+                ["dig", "+norec", "+short", "+time=1", "+tries=1", "-p", str(port), f"@{self.address}", ZONE, "SOA"],
+                timeout=10,
+            ).stdout.strip():
                 return
             time.sleep(0.05)
         raise RuntimeError(f"named {self.name} did not answer within {START_TIMEOUT} s: {self.log_text()[-3000:]}")
@@ -481,8 +483,19 @@ class AgentLab:
         script = Path(__file__).resolve().parent / "address_change.py"
         servers = f"{PRIMARY_ADDRESS},{SECONDARY_ADDRESS}"
         result = self.pair.netns.run(
-            [sys.executable, str(script), self.name, str(self.pair.port), servers, self.interface,
-             old4, new4, old6, new6, str(timeout)],
+            [
+                sys.executable,
+                str(script),
+                self.name,
+                str(self.pair.port),
+                servers,
+                self.interface,
+                old4,
+                new4,
+                old6,
+                new6,
+                str(timeout),
+            ],
             timeout=timeout + 30,
         )
         measured = json.loads(result.stdout.strip().splitlines()[-1])
