@@ -1,0 +1,131 @@
+"""Dynamic DNS figures of issue 4, measured against two real BIND 9 servers on loopback.
+
+1. Agent path: time from an address change on an interface to BOTH authoritative
+   servers (primary, and secondary by NOTIFY + IXFR) answering with the new A and
+   AAAA records; median and max over --changes changes (target: under 2 s).
+2. The ntsops.nts.ddns_record module's wall-clock run time through `ansible
+   localhost -m` for a no-op (records already right), median of --noop-runs, and
+   the same no-op through the core alone (no Ansible start-up).
+
+Everything runs inside a network namespace the script creates and removes (see
+tests/integration/dns/ddns_lab.py). Needs root. Run from the repository root:
+
+    sudo .venv/bin/python benchmarks/ddns_bench.py [--changes 20] [--noop-runs 5] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests" / "integration" / "dns"))
+
+from ddns_lab import AgentLab, bind_pair, run_ddns_record
+
+CORE_NOOP = """
+import sys, time
+from ansible_collections.ntsops.nts.plugins.module_utils import ddns
+key = ddns.load_key_file(sys.argv[1])
+client = ddns.DnsClient(ddns.DnspythonTransport(), key=key, timeout=2)
+wanted = ddns.desired_states("present", 30, [sys.argv[2]], [sys.argv[3]])
+primary = ddns.Endpoint(sys.argv[5], int(sys.argv[7]))
+times = []
+for _ in range(int(sys.argv[6])):
+    start = time.perf_counter()
+    result = ddns.ensure_records(client, sys.argv[4], wanted, ttl=30, server=primary)
+    assert not result.changed
+    times.append(time.perf_counter() - start)
+print(" ".join(f"{t:.6f}" for t in times))
+"""
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"median_s": statistics.median(values), "max_s": max(values), "min_s": min(values), "n": len(values)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--noop-runs", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("needs root (network namespace, named)", file=sys.stderr)
+        return 2
+
+    figures: dict[str, object] = {}
+    with bind_pair() as pair:
+        agent = AgentLab(pair, "bench.example.test")
+        agent.add_interface("192.0.2.1", "2001:db8::1")
+        agent.write_config(reconcile_interval=3600)
+        agent.start()
+        try:
+            agent.wait_served("A", ["192.0.2.1"])
+            changes = []
+            for n in range(1, args.changes + 1):
+                old, new = n, n + 1
+                seconds = agent.change_and_measure(
+                    f"192.0.2.{old}", f"192.0.2.{new}", f"2001:db8::{old:x}", f"2001:db8::{new:x}"
+                )
+                changes.append(seconds)
+                print(f"change {n:2d}: 192.0.2.{old} -> 192.0.2.{new} served by both servers after {seconds:.3f} s")
+                time.sleep(0.2)
+        finally:
+            agent.stop()
+        figures["agent_change_to_both_servers"] = summary(changes)
+        last = args.changes + 1
+
+        noop_args = {
+            "name": "bench.example.test",
+            "server": pair.primary_address,
+            "port": pair.port,
+            "key_file": str(pair.key_file),
+            "ipv4": [f"192.0.2.{last}"],
+            "ipv6": [f"2001:db8::{last:x}"],
+            "ttl": 30,
+        }
+        before = pair.update_count()
+        module_times = []
+        for _ in range(args.noop_runs):
+            run = run_ddns_record(pair.netns, noop_args)
+            if run.failed or run.result.get("changed"):
+                raise SystemExit(f"no-op run was not a no-op: {run.stdout}")
+            module_times.append(run.seconds)
+        if pair.update_count() != before:
+            raise SystemExit("a no-op run sent an UPDATE")
+        figures["module_noop_via_ansible"] = summary(module_times)
+
+        core = pair.netns.run(
+            [
+                sys.executable,
+                "-c",
+                CORE_NOOP,
+                str(pair.key_file),
+                f"192.0.2.{last}",
+                f"2001:db8::{last:x}",
+                "bench.example.test",
+                pair.primary_address,
+                "20",
+                str(pair.port),
+            ],
+            env=dict(os.environ, PYTHONPATH=str(REPO / ".collections")),
+        )
+        if core.returncode != 0:
+            raise SystemExit(core.stderr)
+        figures["core_noop_with_propagation_check"] = summary([float(t) for t in core.stdout.split()])
+
+    for name, values in figures.items():
+        print(f"{name}: " + ", ".join(f"{k} {v:.3f}" if k != "n" else f"n {v}" for k, v in values.items()))  # type: ignore[union-attr]
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
