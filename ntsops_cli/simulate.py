@@ -22,6 +22,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils.fleet import (
     recommend_server_settings,
     simulate_fleet,
 )
+from ansible_collections.ntsops.nts.plugins.module_utils.herd import curve_document
 from ansible_collections.ntsops.nts.plugins.module_utils.recovery import CLIENTS, recovery_time
 
 import ntsops_cli  # noqa: F401 - puts the checkout's collection on sys.path
@@ -30,6 +31,7 @@ _INT_KEYS = {"minpoll", "maxpoll", "poll", "cookies"}
 _PLOT_POINTS = 2000
 # How many NAT groups the rate-limit check replays (they are all the same size).
 _CHECKED_GROUPS = 500
+_CURVE_BINS = 20_000
 
 
 def parse_client_spec(text: str) -> dict[str, Any]:
@@ -75,6 +77,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--server-cores", type=int, default=None, help="cap on the recommended ntsprocesses")
     parser.add_argument("--plot", metavar="FILE", help="write the recovery CDF and arrival rate (.png or .svg)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--curve-out", metavar="FILE",
+        help="write the NTS-KE arrival curve at the new address as JSON for 'ntsops herd --curve'",
+    )
     parser.add_argument("--pure", action="store_true", help="do not use numpy even when it is installed")
     parser.set_defaults(run=run)
 
@@ -208,6 +214,20 @@ def write_plot(path: str, result: SimulationResult, mix: list[dict[str, Any]]) -
     pyplot.close(figure)
 
 
+def write_curve(path: str, result: SimulationResult) -> None:
+    """NTS-KE arrivals per bin (1 s, or wider to stay under _CURVE_BINS bins) for ``ntsops herd``."""
+    span = max(float(v) for v in result.ke_s)
+    width = max(1.0, math.ceil(span / _CURVE_BINS))
+    document = curve_document(
+        arrival_histogram(result.ke_s, width), width, clients=result.clients, parameters=result.parameters
+    )
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(document, handle)
+    except OSError as exc:
+        raise NtsopsError(f"cannot write arrival curve {path}: {exc.strerror}") from exc
+
+
 def run(args: argparse.Namespace) -> int:
     mix = args.mix or [{"client": "chrony-4.3"}]
     if args.plot and not args.plot.endswith((".png", ".svg")):
@@ -230,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
         summary["simulation_seconds"] = round(elapsed, 3)
         if args.plot:
             write_plot(args.plot, result, mix)
+        if args.curve_out:
+            write_curve(args.curve_out, result)
     except NtsopsError as exc:
         print(f"ntsops simulate: {exc}", file=sys.stderr)
         return 2
