@@ -103,8 +103,11 @@ def parse_served(served: str) -> tuple[str, int]:
     """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (host, port)."""
     text = served.strip()
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
+        host, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            # "[::1]4461" or "[::1": never check port 4460 when something else was meant.
+            raise CertCheckError(f"served must be host or host:port, got {served!r}")
+        port_text = rest[1:]
     elif text.count(":") == 1:
         host, _, port_text = text.partition(":")
     else:

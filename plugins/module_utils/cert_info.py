@@ -99,7 +99,12 @@ def name_mismatch(cert: x509.Certificate, name: str) -> str | None:
         if is_ip_address(name):
             service_identity_x509.verify_certificate_ip_address(cert, name)
         else:
-            service_identity_x509.verify_certificate_hostname(cert, name)
+            # service-identity needs the idna package for non-ASCII names; the A-label
+            # from Python's own codec is what goes into SNI and the certificate anyway.
+            service_identity_x509.verify_certificate_hostname(cert, name.encode("idna").decode("ascii"))
+    except ValueError:
+        # Also UnicodeError: a name no certificate can hold must be a problem line, not a traceback.
+        return f"{name!r} is not a valid host name"
     except ServiceIdentityError:
         return f"certificate does not cover {name} (names: {', '.join(subject_alt_names(cert)) or 'none'})"
     except service_identity_x509.CertificateError as exc:

@@ -198,13 +198,18 @@ def _make_context(ca_path: str | None, verify_errors: list[str]) -> Any:
 def open_tls(address: str, port: int, server_name: str | None, ca_path: str | None, timeout: float) -> TlsSession:
     """TCP connect and TLS 1.3 handshake with ALPN ntske/1; the chain is verified, not the name."""
     _require_pyopenssl()
+    try:
+        sni = server_name.encode("idna") if server_name else None
+    except UnicodeError as exc:
+        # An empty or over-long label: no server can be asked for this name.
+        raise NtsStepError("tls", f"{server_name!r} is not a valid TLS server name") from exc
     started = time.monotonic()
     sock = connect_tcp(address, port, timeout)
     verify_errors: list[str] = []
     try:
         connection = SSL.Connection(_make_context(ca_path, verify_errors), sock)
-        if server_name:
-            connection.set_tlsext_host_name(server_name.encode("idna"))
+        if sni:
+            connection.set_tlsext_host_name(sni)
         connection.set_connect_state()
         deadline = Deadline(timeout)
         while True:
