@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -302,6 +302,19 @@ class _Plan:
     def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
         raise NotImplementedError
 
+    def gap(self, n: int) -> float:
+        """Bound (lower for an earliest plan, upper for a latest one) on the wait from
+        re-resolution n to re-resolution n + 1 (n >= 1), whatever the poll jitter."""
+        raise NotImplementedError
+
+    def later_offset(self) -> float:
+        """Bound on the time from a fresh re-resolution after the first to recovery."""
+        return 0.0
+
+    def gap_sum(self, n: int) -> float:
+        """gap(1) + ... + gap(n - 1): offset of the n-th re-resolution from the first."""
+        return (n - 1) * self.gap(1)
+
     def first(self) -> Attempt:
         return next(self.attempts())
 
@@ -326,6 +339,23 @@ class ChronyPlan(_Plan):
         self.schedule = ChronySchedule(poll, spec.maxpoll, spec.cookies, score=score, sent_adj=sent_adj, jitter=jitter)
         self.first_interval = self.schedule.first_interval
         self.postpone = postpone
+        self.latest = latest
+
+    def gap(self, n: int) -> float:
+        # The next attempt is the first poll at least `postpone` after the previous one:
+        # at most one (longest) interval later; at least one (current) interval later.
+        if self.latest:
+            return self.postpone + self.schedule.steady_interval
+        k = self.schedule.empty_index
+        return max(self.postpone, self.schedule.time(k + 1) - self.schedule.time(k))
+
+    def later_offset(self) -> float:
+        # NTS-KE at the next poll, authenticated at the one after: two intervals, which
+        # never shrink during the outage.
+        if self.latest:
+            return 2 * self.schedule.steady_interval
+        first = self.first()
+        return first.recovery - first.at
 
     def _attempt(self, k: int) -> Attempt:
         return Attempt(self.schedule.time(k), self.schedule.time(k + 2), self.schedule.time(k + 1))
@@ -367,6 +397,9 @@ class NtpsecPlan(_Plan):
         self.failure_time = NTPSEC_KE_TIMEOUT_S if spec.old_address == "dark" else 0.0
         self.period = self.failure_time + NTPSEC_KE_RETRY_S
 
+    def gap(self, n: int) -> float:
+        return self.period
+
     def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
         n = 0
         if start > self.first_at:
@@ -392,6 +425,15 @@ class RfcPlan(_Plan):
         self.interval = 2.0**poll
         self.first_interval = self.interval
         self.first_at = spec.cookies * self.interval
+
+    def gap(self, n: int) -> float:
+        return min(RFC_KE_FIRST_RETRY_S * RFC_KE_RETRY_FACTOR ** min(n - 1, 64), RFC_KE_MAX_RETRY_S)
+
+    def gap_sum(self, n: int) -> float:
+        # The waits grow geometrically until the 5-day cap (about 30 terms), then stay.
+        growing = min(n - 1, 64)
+        total = sum(self.gap(i) for i in range(1, growing + 1))
+        return total + max(0, n - 1 - growing) * RFC_KE_MAX_RETRY_S
 
     def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
         at, wait = self.first_at, RFC_KE_FIRST_RETRY_S
@@ -422,47 +464,60 @@ def make_plan(
     return RfcPlan(spec, poll)
 
 
-def recovery_for_phase(plan: _Plan, u: float, fresh_at: float, strict: bool = False) -> float:
-    """Recovery moment for a client whose first lost poll is ``u`` after the change.
+def _last_index(predicate: Callable[[int], bool]) -> int:
+    """Largest n >= 1 with predicate(n), for a predicate true up to some n and false after
+    (0 when predicate(1) is false). Doubling, then bisection: no long loops."""
+    if not predicate(1):
+        return 0
+    high = 2
+    while predicate(high):
+        high *= 2
+        if high > 2**50:
+            raise RecoveryModelError("the recovery model gave up after too many re-resolution attempts")
+    low = high // 2  # predicate(low) holds, predicate(high) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if predicate(middle):
+            low = middle
+        else:
+            high = middle
+    return low
 
-    ``fresh_at`` is F, the moment from which the resolver returns the new address.
-    With ``strict`` the attempt must come strictly after F (the left limit used when
-    looking for the worst phase).
+
+def recovery_bounds(early: _Plan, late: _Plan, fresh_earliest: float, fresh_latest: float) -> tuple[float, float]:
+    """Earliest and latest recovery, DNS fresh from ``fresh_earliest`` / ``fresh_latest``.
+
+    The n-th re-resolution falls, over every poll phase and every poll jitter, within
+    [lo_n, hi_n] after the change: lo_1 is the earliest plan's first attempt, hi_1 the
+    latest plan's (its poll phase u = P0), and each later one is at least the earliest
+    plan's gap and at most the latest plan's gap after the previous one.
+
+    Earliest: the first window that can reach F holds the first fresh attempt, at the
+    earliest at max(F, lo). Latest: either the first attempt is already fresh (at most
+    at hi_1), or the last stale attempt comes before F and the next one at most one
+    longest gap later; that bound grows with n, so the last window starting before F
+    gives it.
     """
-    for attempt in plan.attempts(fresh_at - u):
-        if u + attempt.at > fresh_at or (not strict and u + attempt.at >= fresh_at):
-            return u + attempt.recovery
-    raise RecoveryModelError("the recovery model found no attempt after the DNS update")  # pragma: no cover
+    first_early, first_late = early.first(), late.first()
+    lo_1, hi_1 = first_early.at, late.first_interval + first_late.at
 
+    def lo(n: int) -> float:
+        return lo_1 + early.gap_sum(n)
 
-def _window_attempts(plan: _Plan, fresh_at: float) -> list[Attempt]:
-    """Attempts whose phase-shifted moment can coincide with F for some u in (0, P0]."""
-    found = []
-    for attempt in plan.attempts(fresh_at - plan.first_interval):
-        if attempt.at >= fresh_at:
-            break
-        found.append(attempt)
-    return found
+    def hi(n: int) -> float:
+        return hi_1 + late.gap_sum(n)
 
+    reach = _last_index(lambda n: hi(n) < fresh_earliest) + 1
+    offset = first_early.recovery - first_early.at if reach == 1 else early.later_offset()
+    earliest = max(fresh_earliest, lo(reach)) + offset
 
-def earliest_recovery(plan: _Plan, fresh_at: float) -> float:
-    """Infimum over the poll phase u in (0, P0] of the recovery moment."""
-    candidates = [recovery_for_phase(plan, 0.0, fresh_at)]
-    for attempt in _window_attempts(plan, fresh_at):
-        u = fresh_at - attempt.at
-        if 0.0 < u <= plan.first_interval:
-            candidates.append(u + attempt.recovery)
-    return min(candidates)
-
-
-def latest_recovery(plan: _Plan, fresh_at: float) -> float:
-    """Supremum over the poll phase u in (0, P0] of the recovery moment."""
-    candidates = [recovery_for_phase(plan, plan.first_interval, fresh_at)]
-    for attempt in _window_attempts(plan, fresh_at):
-        u = fresh_at - attempt.at
-        if 0.0 < u <= plan.first_interval:
-            candidates.append(recovery_for_phase(plan, u, fresh_at, strict=True))
-    return max(candidates)
+    latest = 0.0
+    if hi_1 >= fresh_latest:
+        latest = hi_1 + first_late.recovery - first_late.at
+    last_stale = _last_index(lambda n: lo(n) < fresh_latest)
+    if last_stale:
+        latest = max(latest, min(hi(last_stale), fresh_latest) + late.gap(last_stale) + late.later_offset())
+    return earliest, latest
 
 
 def ke_retry_schedule(client: str, failure: str, attempts: int) -> list[float]:
@@ -494,6 +549,12 @@ def ke_retry_schedule(client: str, failure: str, attempts: int) -> list[float]:
     return schedule
 
 
+def _second_attempt_gap(plan: _Plan) -> float:
+    attempts = plan.attempts()
+    first = next(attempts)
+    return next(attempts).at - first.at
+
+
 def _old_address_failure(spec: ClientSpec) -> str:
     """How NTS-KE to the old address fails: an unrelated host answering TLS fails the handshake."""
     return "tls" if spec.old_address == "other" else "connect"
@@ -514,8 +575,11 @@ def recovery_time(client: Mapping[str, Any] | str, ttl: float, update_latency: f
     change), recovery_earliest_s/latest_s (back on authenticated time at the new
     address, given this TTL and update latency), minimum_recovery_earliest_s/latest_s
     (the same with DNS already fresh), late_dns_extra_s, dns_fresh_earliest_s/latest_s,
-    budget_s (the latest moment DNS may become fresh), meets_budget, ke_retry_to_old_s
-    and a one-sentence explanation.
+    budget_s (the latest moment DNS may become fresh), meets_budget,
+    first_reresolution_answer ("new", "old" or "either": what the first re-resolution
+    returns), next_reresolution_after_stale_s ([shortest, longest] wait from a stale
+    re-resolution to the next), ke_retry_to_old_s (the client's NTS-KE retry waits
+    towards the old address) and a one-sentence explanation.
     """
     spec = parse_client(client)
     ttl_s = _seconds(ttl, "ttl")
@@ -531,9 +595,22 @@ def recovery_time(client: Mapping[str, Any] | str, ttl: float, update_latency: f
     reresolve_latest = max(plan.first_interval + plan.first().at for plan in late_plans)
     minimum_earliest = min(plan.first().recovery for plan in early_plans)
     minimum_latest = max(plan.first_interval + plan.first().recovery for plan in late_plans)
-    recovery_earliest = min(earliest_recovery(plan, fresh_earliest) for plan in early_plans)
-    recovery_latest = max(latest_recovery(plan, fresh_latest) for plan in late_plans)
+    bounds = [
+        recovery_bounds(early, late, fresh_earliest, fresh_latest)
+        for early, late in zip(early_plans, late_plans, strict=True)
+    ]
+    recovery_earliest = min(low for low, _ in bounds)
+    recovery_latest = max(high for _, high in bounds)
     meets = fresh_latest <= reresolve_earliest
+    if meets:
+        first_answer = "new"
+    elif fresh_earliest > reresolve_latest:
+        first_answer = "old"
+    else:
+        first_answer = "either"
+    # What a stale answer at a re-resolution costs: the wait until the next one.
+    gaps_early = [_second_attempt_gap(plan) for plan in early_plans]
+    gaps_late = [_second_attempt_gap(plan) for plan in late_plans]
     late_extra = max(0.0, recovery_latest - minimum_latest)
 
     poll_text = f"poll 2^{high_poll} s" if low_poll == high_poll else f"poll 2^{low_poll}..2^{high_poll} s"
@@ -571,6 +648,8 @@ def recovery_time(client: Mapping[str, Any] | str, ttl: float, update_latency: f
         "recovery_earliest_s": recovery_earliest,
         "recovery_latest_s": recovery_latest,
         "late_dns_extra_s": late_extra,
+        "first_reresolution_answer": first_answer,
+        "next_reresolution_after_stale_s": [min(gaps_early), max(gaps_late)],
         "ke_retry_to_old_s": ke_retry_schedule(spec.client, _old_address_failure(spec), 4),
         "explanation": explanation,
     }

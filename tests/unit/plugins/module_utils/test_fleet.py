@@ -17,6 +17,8 @@ from ansible_collections.ntsops.nts.plugins.module_utils.recovery import (
     RecoveryModelError,
     recovery_time,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 PATHS = [False] + ([True] if fleet.np is not None else [])
 CASES = [
@@ -152,3 +154,30 @@ def test_recommendation_processes_and_connections() -> None:
 def test_bad_fleet_is_named(fleet_description: object, message: str) -> None:
     with pytest.raises(RecoveryModelError, match=message):
         recommend_server_settings(fleet_description)  # type: ignore[arg-type]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    client=st.sampled_from(CLIENTS),
+    minpoll=st.integers(0, 6),
+    span=st.integers(0, 3),
+    state=st.sampled_from(["steady", "ramping"]),
+    old_address=st.sampled_from(["dark", "refused", "other"]),
+    ttl=st.floats(0, 20_000),
+    latency=st.floats(0, 5_000),
+    seed=st.integers(0, 2**16),
+)
+def test_simulated_clients_stay_inside_the_model_bounds(  # noqa: PLR0917 - hypothesis passes each strategy
+    client: str, minpoll: int, span: int, state: str, old_address: str, ttl: float, latency: float, seed: int
+) -> None:
+    spec = {
+        "client": client,
+        "minpoll": minpoll,
+        "maxpoll": minpoll + span,
+        "poll_state": state,
+        "old_address": old_address,
+    }
+    model = recovery_time(spec, ttl, latency)
+    result = simulate_fleet([spec], 200, ttl, latency, nat_group_size=10, seed=seed, use_numpy=False)
+    assert model["recovery_earliest_s"] - 1e-6 <= min(result.recovery_s)
+    assert max(result.recovery_s) <= model["recovery_latest_s"] + 1e-6

@@ -53,27 +53,32 @@ def test_chrony43_measured_fresh_case_lies_inside_prediction() -> None:
 
 
 def test_chrony43_late_dns_costs_the_1792s_holdoff() -> None:
-    # P = 2 s, DNS fresh only at 20 s, after the first re-resolution at 16-18.4 s.
-    # Earliest: u -> 0, next attempt at the first poll >= 16 + 1792 = 1808, recovery two
-    # polls later: 1812. Latest: P = 2.04, S_9 = 16.32, next poll >= 1808.32 is
-    # S_888 = 1809.48, recovery S_890 = 1813.56, plus u = 2.04: 1815.6.
+    # P = 2 s, DNS fresh only at 20 s, after the first re-resolution at 16-18.36 s.
+    # Earliest: u -> 0, no jitter: the next attempt is the first poll >= 16 + 1792 =
+    # 1808, recovery two polls later: 1812. Latest: the first attempt as late as
+    # 9 * 2.04 = 18.36 s, the next at most 1792 s plus one 2.04 s poll later, recovery
+    # at most two 2.04 s polls after that: 18.36 + 1794.04 + 4.08 = 1816.48.
     result = recovery_time({"client": "chrony-4.3", "maxpoll": 1}, ttl=0, update_latency=20)
     assert result["meets_budget"] is False
+    assert result["first_reresolution_answer"] == "old"
     assert result["recovery_earliest_s"] == pytest.approx(1812.0)
-    assert result["recovery_latest_s"] == pytest.approx(1815.6)
-    # Measured: back 1814 s after the change.
+    assert result["recovery_latest_s"] == pytest.approx(1816.48)
+    # Measured: back 1814 s after the change, re-resolved 1794 s after the first time.
     assert result["recovery_earliest_s"] <= 1814 <= result["recovery_latest_s"]
+    low, high = result["next_reresolution_after_stale_s"]
+    assert low == 1792 and high >= 1793.16
     assert result["minimum_recovery_latest_s"] == pytest.approx(11 * 2.04)
 
 
 def test_chrony44_late_dns_postponement_range() -> None:
-    # Earliest: no postponement, the name is looked up at every poll: first poll at or
-    # after 20 s is S_11 = 20 (u -> 0), recovery S_13 = 24.
-    # Latest: postponed 3584 s after S_9 = 16.32: first poll >= 3600.32 is
-    # S_1766 = 3600.6, recovery S_1768 = 3604.68, plus u = 2.04.
+    # Earliest: no postponement, the name is looked up at every poll: the first poll
+    # at or after 20 s (u -> 0) is S_11 = 20, recovery S_13 = 24.
+    # Latest: a stale attempt just before 20 s (the second can come one poll after the
+    # first, at 18 s or later), then the longest postponement 3584 s, the wait for the
+    # next 2.04 s poll and two more polls: 20 + 3584 + 2.04 + 4.08.
     result = recovery_time({"client": "chrony-4.4+", "maxpoll": 1}, ttl=0, update_latency=20)
     assert result["recovery_earliest_s"] == pytest.approx(24.0)
-    assert result["recovery_latest_s"] == pytest.approx(3606.72)
+    assert result["recovery_latest_s"] == pytest.approx(3610.12)
 
 
 def test_ntpsec_steady_maxpoll10() -> None:
