@@ -449,8 +449,13 @@ def _herd_window(spec: ClientSpec) -> float:
     return 2.0 ** spec.poll_range()[0]
 
 
+# Below interval -4 (2^-TS_FRAC s) chrony switches to coarse limiting with other
+# semantics (clientlog.c set_bucket_params), so the recommendation stays above it.
+RECOMMENDED_MIN_INTERVAL = -4
+
+
 def _needed_burst_and_interval(group: int, window: float, horizon: float) -> tuple[int, int, str]:
-    low, high = CHRONY_RATELIMIT_INTERVAL_RANGE
+    low, high = RECOMMENDED_MIN_INTERVAL, CHRONY_RATELIMIT_INTERVAL_RANGE[1]
     # One NTS-KE per client for the herd, plus an eighth for clients of the group that
     # re-key for other reasons in the same hour (restart without ntsdumpdir, ntsrefresh).
     need = group + math.ceil(group / 8)

@@ -70,7 +70,7 @@ NTPSEC_KE_RETRY_S = 2.0**12
 # NTPsec ntp_proto.c poll_update(): next = ((0x1000 | random & 0xff) << hpoll) >> 12.
 NTPSEC_POLL_JITTER = 255 / 4096
 
-# RFC 8915 section 5.7 / 4: NTS-KE retries start at >= 10 s, grow by >= 1.5, cap 5 days.
+# RFC 8915's NTS-KE retry rule: retries start at >= 10 s, grow by >= 1.5, cap 5 days.
 RFC_KE_FIRST_RETRY_S = 10.0
 RFC_KE_RETRY_FACTOR = 1.5
 RFC_KE_MAX_RETRY_S = 5 * 86400.0
@@ -110,7 +110,7 @@ BEHAVIOURS: dict[str, ClientBehaviour] = {
     ),
     # NTPsec include/ntp.h NTP_MINPOLL 0, NTP_MAXPOLL 17.
     "ntpsec-1.2": ClientBehaviour("ntpsec-1.2", 0, 17, 6, 10, 8, NTPSEC_POLL_JITTER, "NTPsec 1.2"),
-    # RFC 5905 poll range; 8 cookies per RFC 8915 section 4.1.6.
+    # RFC 5905 poll range; RFC 8915 servers send 8 cookies.
     "rfc8915": ClientBehaviour("rfc8915", 0, 17, 6, 10, 8, 0.0, "RFC 8915 reference client"),
 }
 
@@ -418,7 +418,7 @@ class RfcPlan(_Plan):
     Each unanswered request uses a cookie; at the first poll with none left the
     client runs NTS-KE, resolving the server name as any TLS client does, and sends
     its request at once. Failed NTS-KE is retried after 10 s, growing by 1.5, at most
-    5 days (RFC 8915 section 4), resolving the name each time.
+    5 days (RFC 8915's retry rule), resolving the name each time.
     """
 
     def __init__(self, spec: ClientSpec, poll: int) -> None:
