@@ -28,6 +28,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils.recovery import (
     ChronyPlan,
     ClientSpec,
     RecoveryModelError,
+    int_value,
     make_plan,
     parse_client,
 )
@@ -109,9 +110,11 @@ def _counts(total: int, shares: Sequence[float]) -> list[int]:
 
 
 def _positive_int(value: Any, what: str, upper: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= upper:
+    # Ansible may hand over numbers from extra vars as strings: accept "40" like 40.
+    number = int_value(value, what) if value is not None else None
+    if number is None or not 1 <= number <= upper:
         raise RecoveryModelError(f"{what} must be an integer between 1 and {upper}, got {value!r}")
-    return value
+    return number
 
 
 def _fraction(value: Any, what: str) -> float:
@@ -121,9 +124,13 @@ def _fraction(value: Any, what: str) -> float:
 
 
 def _seconds(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
         raise RecoveryModelError(f"{what} must be a number of seconds >= 0, got {value!r}")
-    return float(value)
+    return number
 
 
 def _poll_choices(spec: ClientSpec) -> list[int]:

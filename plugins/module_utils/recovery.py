@@ -140,7 +140,7 @@ class ClientSpec:
         return self.minpoll, self.maxpoll
 
 
-def _int_value(value: Any, what: str) -> int:
+def int_value(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             return int(value)
@@ -172,8 +172,8 @@ def _choice(client: Mapping[str, Any], key: str, choices: tuple[str, ...], defau
 
 
 def _poll_bounds(client: Mapping[str, Any], behaviour: ClientBehaviour) -> tuple[int, int]:
-    minpoll = _int_value(client.get("minpoll", behaviour.default_minpoll), "minpoll")
-    maxpoll = _int_value(client.get("maxpoll", behaviour.default_maxpoll), "maxpoll")
+    minpoll = int_value(client.get("minpoll", behaviour.default_minpoll), "minpoll")
+    maxpoll = int_value(client.get("maxpoll", behaviour.default_maxpoll), "maxpoll")
     # A default must not contradict the one bound the user gave (maxpoll 4 alone means
     # minpoll 4, as in both daemons).
     if "minpoll" not in client:
@@ -209,11 +209,11 @@ def parse_client(client: Any) -> ClientSpec:
     poll_state = _choice(client, "poll_state", POLL_STATES, "steady")
     poll: int | None = None
     if client.get("poll") is not None:
-        poll = _int_value(client["poll"], "poll")
+        poll = int_value(client["poll"], "poll")
         if not minpoll <= poll <= maxpoll:
             raise RecoveryModelError(f"poll {poll!r} must lie between minpoll {minpoll} and maxpoll {maxpoll}")
     old_address = _choice(client, "old_address", OLD_ADDRESS_BEHAVIOURS, "dark")
-    cookies = _int_value(client.get("cookies", behaviour.max_cookies), "cookies")
+    cookies = int_value(client.get("cookies", behaviour.max_cookies), "cookies")
     if not 0 <= cookies <= behaviour.max_cookies:
         raise RecoveryModelError(f"cookies {cookies!r} is outside 0..{behaviour.max_cookies} for {name}")
     return ClientSpec(name, minpoll, maxpoll, poll_state, poll, old_address, cookies)
@@ -534,7 +534,7 @@ def ke_retry_schedule(client: str, failure: str, attempts: int) -> list[float]:
         raise RecoveryModelError(f"unknown client {client!r}; known clients: {', '.join(CLIENTS)}")
     if failure not in KE_FAILURES:
         raise RecoveryModelError(f"failure must be one of {', '.join(KE_FAILURES)}, got {failure!r}")
-    count = _int_value(attempts, "attempts")
+    count = int_value(attempts, "attempts")
     if not 1 <= count <= 1000:
         raise RecoveryModelError(f"attempts must be between 1 and 1000, got {attempts!r}")
     if client.startswith("chrony"):

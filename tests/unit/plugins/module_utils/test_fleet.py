@@ -181,3 +181,13 @@ def test_simulated_clients_stay_inside_the_model_bounds(  # noqa: PLR0917 - hypo
     result = simulate_fleet([spec], 200, ttl, latency, nat_group_size=10, seed=seed, use_numpy=False)
     assert model["recovery_earliest_s"] - 1e-6 <= min(result.recovery_s)
     assert max(result.recovery_s) <= model["recovery_latest_s"] + 1e-6
+
+
+def test_recommendation_accepts_numbers_as_strings() -> None:
+    # Ansible extra vars arrive as strings.
+    mix = [{"client": "chrony-4.3", "maxpoll": "8"}]
+    as_strings = recommend_server_settings({"expected_clients": "4000", "largest_nat_group": "30", "client_mix": mix})
+    as_ints = recommend_server_settings(
+        {"expected_clients": 4000, "largest_nat_group": 30, "client_mix": [{"client": "chrony-4.3", "maxpoll": 8}]}
+    )
+    assert as_strings == as_ints
