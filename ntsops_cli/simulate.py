@@ -25,8 +25,6 @@ from ansible_collections.ntsops.nts.plugins.module_utils.fleet import (
 from ansible_collections.ntsops.nts.plugins.module_utils.herd import curve_document
 from ansible_collections.ntsops.nts.plugins.module_utils.recovery import CLIENTS, recovery_time
 
-import ntsops_cli  # noqa: F401 - puts the checkout's collection on sys.path
-
 _INT_KEYS = {"minpoll", "maxpoll", "poll", "cookies"}
 _PLOT_POINTS = 2000
 # How many NAT groups the rate-limit check replays (they are all the same size).

@@ -176,10 +176,10 @@ def simulate_fleet(
         raise RecoveryModelError("use_numpy was requested but numpy is not installed")
     # A seeded, reproducible simulation, not a secret: the stdlib generator is right here.
     rng = random.Random(seed)  # noqa: S311
-    counts = _counts(total, [share for _, share in mix])
+    counts = _counts(total, [share for _spec, share in mix])
     grouped = min(total, round(total * fraction) // group_size * group_size)
     n_groups = grouped // group_size + (total - grouped)
-    group_fresh = [latency_s + rng.random() * ttl_s for _ in range(n_groups)]
+    group_fresh = [latency_s + rng.random() * ttl_s for _group in range(n_groups)]
     group_of = _group_of(total, grouped, group_size, bool(use_numpy))
     group_sizes: dict[int, int] = {}
     if group_size > 1:
@@ -187,7 +187,7 @@ def simulate_fleet(
     runner = _simulate_numpy if use_numpy else _simulate_pure
     kind_index, recovery, ke = runner(mix, counts, group_of, group_fresh, rng)
     return SimulationResult(
-        kinds=[spec.client for spec, _ in mix],
+        kinds=[spec.client for spec, _share in mix],
         kind_index=kind_index,
         recovery_s=recovery,
         ke_s=ke,
@@ -231,7 +231,7 @@ def _buckets(spec: ClientSpec, count: int, rng: random.Random) -> dict[tuple[int
     keys = [(poll, level) for poll in _poll_choices(spec) for level in _jitter_levels(spec)]
     tally = [0] * len(keys)
     draw, width = rng.random, len(keys)
-    for _ in range(count):
+    for _client in range(count):
         tally[int(draw() * width)] += 1
     return {key: n for key, n in zip(keys, tally, strict=True) if n}
 
@@ -240,7 +240,7 @@ def _chrony44_late(plan: ChronyPlan, u: float, fresh_at: float, rng: random.Rand
     """chrony 4.4+ with stale DNS: a fresh uniform postponement after every attempt."""
     schedule = plan.schedule
     k = schedule.empty_index
-    for _ in range(100_000):
+    for _step in range(100_000):
         if u + schedule.time(k) >= fresh_at:
             return u + schedule.time(k + 2), u + schedule.time(k + 1)
         delay = rng.random() * CHRONY_44_REPLACEMENT_POSTPONE_MAX_S
@@ -260,7 +260,7 @@ def _simulate_pure(
     ke: list[float] = []
     latest_fresh = max(group_fresh)
     client = 0
-    for index, ((spec, _), count) in enumerate(zip(mix, counts, strict=True)):
+    for index, ((spec, _share), count) in enumerate(zip(mix, counts, strict=True)):
         for (poll, jitter), n in sorted(_buckets(spec, count, rng).items()):
             plan = make_plan(spec, poll, latest=False, jitter=jitter)
             first = plan.first()
@@ -271,7 +271,7 @@ def _simulate_pure(
                 if attempt.at >= latest_fresh:
                     break
             moments = [attempt.at for attempt in attempts]
-            for _ in range(n):
+            for _client in range(n):
                 u = (1.0 - rng.random()) * plan.first_interval
                 fresh_at = group_fresh[group_of[client]]
                 if u + first.at >= fresh_at:
@@ -295,12 +295,13 @@ def _simulate_numpy(
     group_fresh: list[float],
     rng: random.Random,
 ) -> tuple[Any, Any, Any]:
-    assert np is not None  # noqa: S101 - guarded by the caller
+    if np is None:  # pragma: no cover - simulate_fleet checks this first
+        raise RecoveryModelError("numpy is not installed")
     generator = np.random.default_rng(rng.randrange(2**63))
     fresh_all = np.asarray(group_fresh)[np.asarray(group_of, dtype=np.int64)]
     kind_parts, rec_parts, ke_parts = [], [], []
     start = 0
-    for index, ((spec, _), count) in enumerate(zip(mix, counts, strict=True)):
+    for index, ((spec, _share), count) in enumerate(zip(mix, counts, strict=True)):
         polls, levels = _poll_choices(spec), _jitter_levels(spec)
         poll_pick = generator.integers(0, len(polls), count)
         level_pick = generator.integers(0, len(levels), count)
@@ -358,7 +359,7 @@ def _chrony44_numpy(plan: ChronyPlan, u: Any, fresh: Any, generator: Any) -> tup
     """chrony 4.4+ with a fresh uniform postponement after every attempt, on arrays."""
     index = np.full(u.size, plan.schedule.empty_index, dtype=np.int64)
     pending = np.ones(u.size, dtype=bool)
-    for _ in range(100_000):
+    for _step in range(100_000):
         at = _schedule_time_np(plan, index)
         pending &= u + at < fresh
         if not pending.any():

@@ -368,7 +368,7 @@ class ChronyPlan(_Plan):
         if self.postpone == 0.0 and start > self.schedule.time(k):
             # With no postponement every poll is an attempt: jump straight there.
             k = max(k, self.schedule.first_index_at_or_after(start))
-        for _ in range(_MAX_ATTEMPTS):
+        for _attempt in range(_MAX_ATTEMPTS):
             if self.schedule.time(k) >= start:
                 yield self._attempt(k)
             k = self._next_index(k)
@@ -404,7 +404,7 @@ class NtpsecPlan(_Plan):
         n = 0
         if start > self.first_at:
             n = math.ceil((start - self.first_at) / self.period - 1e-12)
-        for _ in range(_MAX_ATTEMPTS):
+        for _attempt in range(_MAX_ATTEMPTS):
             at = self.first_at + n * self.period
             if at >= start:
                 yield Attempt(at, at)
@@ -437,7 +437,7 @@ class RfcPlan(_Plan):
 
     def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
         at, wait = self.first_at, RFC_KE_FIRST_RETRY_S
-        for _ in range(_MAX_ATTEMPTS):
+        for _attempt in range(_MAX_ATTEMPTS):
             if at >= start:
                 yield Attempt(at, at)
             at += wait
@@ -543,7 +543,7 @@ def ke_retry_schedule(client: str, failure: str, attempts: int) -> list[float]:
     if client == "ntpsec-1.2":
         return [NTPSEC_KE_RETRY_S] * count
     schedule, wait = [], RFC_KE_FIRST_RETRY_S
-    for _ in range(count):
+    for _client in range(count):
         schedule.append(wait)
         wait = min(wait * RFC_KE_RETRY_FACTOR, RFC_KE_MAX_RETRY_S)
     return schedule
@@ -599,8 +599,8 @@ def recovery_time(client: Mapping[str, Any] | str, ttl: float, update_latency: f
         recovery_bounds(early, late, fresh_earliest, fresh_latest)
         for early, late in zip(early_plans, late_plans, strict=True)
     ]
-    recovery_earliest = min(low for low, _ in bounds)
-    recovery_latest = max(high for _, high in bounds)
+    recovery_earliest = min(low for low, _high in bounds)
+    recovery_latest = max(high for _low, high in bounds)
     meets = fresh_latest <= reresolve_earliest
     if meets:
         first_answer = "new"
