@@ -109,7 +109,7 @@ def parse_served(served: str) -> tuple[str, int]:
             raise CertCheckError(f"served must be host or host:port, got {served!r}")
         port_text = rest[1:]
     elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
+        host, _colon, port_text = text.partition(":")
     else:
         host, port_text = text, ""
     if not host:

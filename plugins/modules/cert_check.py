@@ -20,15 +20,17 @@ description:
     when it starts, so a renewed file is not served until chronyd restarts.
   - The module only reads; it never reports a change and never prints key material.
 author:
-  - ntsops contributors
+  - ntsops developers (@ntsops)
 requirements:
   - cryptography >= 45
   - pyOpenSSL
   - service-identity
 attributes:
   check_mode:
+    description: Runs the same read-only checks in check mode.
     support: full
   diff_mode:
+    description: Nothing changes, so there is nothing to diff.
     support: none
 options:
   cert_path:

@@ -20,15 +20,17 @@ description:
     module fails when any address has a problem, and its message lists them.
   - The module only reads; it never reports a change.
 author:
-  - ntsops contributors
+  - ntsops developers (@ntsops)
 requirements:
   - pyOpenSSL (for the TLS exporter NTS derives its keys from)
   - cryptography >= 45
   - service-identity
 attributes:
   check_mode:
+    description: Runs the same read-only checks in check mode.
     support: full
   diff_mode:
+    description: Nothing changes, so there is nothing to diff.
     support: none
 options:
   name:
