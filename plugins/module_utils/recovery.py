@@ -69,6 +69,8 @@ NTPSEC_KE_TIMEOUT_S = 3.0
 NTPSEC_KE_RETRY_S = 2.0**12
 # NTPsec ntp_proto.c poll_update(): next = ((0x1000 | random & 0xff) << hpoll) >> 12.
 NTPSEC_POLL_JITTER = 255 / 4096
+# NTPsec include/ntp.h NTP_MINPKT: the guard poll_update() adds while throttled.
+NTPSEC_MINPKT_S = 2.0
 
 # RFC 8915's NTS-KE retry rule: retries start at >= 10 s, grow by >= 1.5, cap 5 days.
 RFC_KE_FIRST_RETRY_S = 10.0
@@ -389,7 +391,11 @@ class NtpsecPlan(_Plan):
     def __init__(self, spec: ClientSpec, poll: int, latest: bool, jitter: float | None = None) -> None:
         if jitter is None:
             jitter = NTPSEC_POLL_JITTER if latest else 0.0
-        self.interval = 2.0**poll * (1.0 + jitter)
+        # poll_update() adds the NTP_MINPKT guard to every poll while the headway
+        # counter is above 2^minpoll, which lasts long after an iburst start when the
+        # client polls at minpoll (measured: +2 s per poll at P = 16 s).
+        guard = NTPSEC_MINPKT_S if latest else 0.0
+        self.interval = 2.0**poll * (1.0 + jitter) + guard
         self.first_interval = self.interval
         self.first_at = (spec.cookies + 1) * self.interval
         # A dark old address costs the connect timeout; a refusal or a TLS failure

@@ -84,20 +84,24 @@ def test_chrony44_late_dns_postponement_range() -> None:
 def test_ntpsec_steady_maxpoll10() -> None:
     # Cookies used at polls 1..8, restart_nts_ke at poll 9, lookup + NTS-KE + request
     # at poll 10 = u + 9P; poll timer stretched by up to 255/4096.
+    # The latest case also adds the 2 s NTP_MINPKT guard of a throttled client per poll.
     result = recovery_time({"client": "ntpsec-1.2", "maxpoll": 10}, ttl=60, update_latency=60)
     stretch = 1 + 255 / 4096
     assert result["reresolve_earliest_s"] == 9 * P10
-    assert result["reresolve_latest_s"] == pytest.approx(10 * P10 * stretch)
+    assert result["reresolve_latest_s"] == pytest.approx(10 * (P10 * stretch + 2))
     assert result["recovery_earliest_s"] == 9 * P10
-    assert result["recovery_latest_s"] == pytest.approx(10 * P10 * stretch)
+    assert result["recovery_latest_s"] == pytest.approx(10 * (P10 * stretch + 2))
 
 
 def test_ntpsec_measured_fresh_case_lies_inside_prediction() -> None:
-    # nts-facts 2: back on authenticated time 9.2-9.9 P after the change (P = 4, 8 s).
+    # nts-facts 2: back on authenticated time 9.2-9.9 P after the change (P = 4, 8 s),
+    # 11.1 P at P = 16 s where throttling added 2 s per poll.
     for poll in (2, 3):
         p = 2.0**poll
         result = recovery_time({"client": "ntpsec-1.2", "maxpoll": poll}, ttl=0, update_latency=0)
         assert result["recovery_earliest_s"] <= 9.2 * p and 9.9 * p <= result["recovery_latest_s"]
+    throttled = recovery_time({"client": "ntpsec-1.2", "minpoll": 4, "maxpoll": 4}, ttl=0, update_latency=0)
+    assert throttled["recovery_latest_s"] >= 11.1 * 16
 
 
 def test_ntpsec_late_dns_waits_4096s_after_failed_ke() -> None:
@@ -106,7 +110,7 @@ def test_ntpsec_late_dns_waits_4096s_after_failed_ke() -> None:
     result = recovery_time({"client": "ntpsec-1.2", "maxpoll": 4}, ttl=0, update_latency=200)
     assert result["recovery_earliest_s"] == pytest.approx(4243.0)
     stretch = 1 + 255 / 4096
-    assert result["recovery_latest_s"] == pytest.approx(10 * 16 * stretch + 3 + 4096)
+    assert result["recovery_latest_s"] == pytest.approx(10 * (16 * stretch + 2) + 3 + 4096)
     refused = recovery_time({"client": "ntpsec-1.2", "maxpoll": 4, "old_address": "refused"}, ttl=0, update_latency=200)
     assert refused["recovery_earliest_s"] == pytest.approx(4240.0)
 
