@@ -40,7 +40,7 @@ def no_clock_argv(argv: Sequence[str]) -> list[str]:
 
 def free_port(host: str = "127.0.0.1", type_: int = socket.SOCK_STREAM) -> int:
     """A port free on `host` right now for TCP and UDP (small race; fine for tests)."""
-    for _ in range(50):
+    for _unused in range(50):
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, type_) as s:
             s.bind((host, 0))
             port = int(s.getsockname()[1])
@@ -483,4 +483,3 @@ class NtpsecServer(_Daemon):
         if self.proc is None:
             raise DaemonError("ntpd is not running")
         os.kill(self.proc.pid, signal.SIGHUP)
-

@@ -229,7 +229,7 @@ class HostileServer:
         deadline = time.monotonic() + limit
         sock.setblocking(False)
         while not self._stop.is_set() and time.monotonic() < deadline:
-            ready, _, _ = select.select([sock], [], [], 0.2)
+            ready, _writable, _failed = select.select([sock], [], [], 0.2)
             if ready and not sock.recv(4096):
                 return
 
@@ -269,7 +269,7 @@ class HostileServer:
         self._drain_until_close(sock, 1.0)
 
     def _client_gone(self, conn: SSL.Connection, pause: float) -> bool:
-        ready, _, _ = select.select([conn], [], [], pause)
+        ready, _writable, _failed = select.select([conn], [], [], pause)
         if not ready:
             return False
         try:
@@ -308,7 +308,7 @@ class HostileServer:
     def _make_cookies(self, conn: SSL.Connection) -> list[bytes]:
         c2s = conn.export_keying_material(w.EXPORTER_LABEL, 32, w.exporter_context(w.AEAD_AES_SIV_CMAC_256, False))
         s2c = conn.export_keying_material(w.EXPORTER_LABEL, 32, w.exporter_context(w.AEAD_AES_SIV_CMAC_256, True))
-        return [self._cookie(c2s, s2c) for _ in range(self.cookie_count)]
+        return [self._cookie(c2s, s2c) for _unused in range(self.cookie_count)]
 
     def _cookie(self, c2s: bytes, s2c: bytes) -> bytes:
         nonce = os.urandom(16)
@@ -362,7 +362,7 @@ class HostileServer:
         w.open_authenticator(c2s, request.associated, request.auth_body)
         header = w.ntp_header(4, stratum=2, refid=b"TEST", origin=origin, receive=received)
         fresh = b"".join(w.extension_field(w.EF_COOKIE, self._cookie(c2s, s2c))
-                         for _ in range(1 + request.placeholders))
+                         for _unused in range(1 + request.placeholders))
         associated = header + uid
         auth = w.authenticator(s2c, associated, fresh)
         if self.behaviour == "bad_authenticator":

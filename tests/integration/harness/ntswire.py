@@ -190,7 +190,7 @@ def parse_ntp_request(packet: bytes) -> NtpRequest:
 def ntp_client_request(unique_id: bytes, cookie: bytes, c2s: bytes, placeholders: int = 0) -> bytes:
     packet = ntp_header(3, transmit=os.urandom(8)) + extension_field(EF_UNIQUE_ID, unique_id)
     packet += extension_field(EF_COOKIE, cookie)
-    for _ in range(placeholders):
+    for _unused in range(placeholders):
         packet += extension_field(EF_COOKIE_PLACEHOLDER, b"\x00" * len(cookie))
     return packet + authenticator(c2s, packet)
 
