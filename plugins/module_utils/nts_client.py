@@ -328,6 +328,9 @@ def resolve_ntp_server(server: str, family: int) -> str:
         infos = socket.getaddrinfo(server, nts_ntp.NTP_PORT, type=socket.SOCK_DGRAM)
     except socket.gaierror as exc:
         raise NtsStepError("ntp", f"negotiated NTP server {server} does not resolve: {exc.strerror}") from exc
+    except UnicodeError as exc:
+        # The peer chose the name: an empty or over-long label ("a..b") fails in the IDNA codec.
+        raise NtsStepError("ntp", f"negotiated NTP server {server!r} is not a valid host name") from exc
     infos.sort(key=lambda info: info[0] != family)
     return str(infos[0][4][0])
 
