@@ -337,3 +337,50 @@ def test_sixteen_silent_addresses_cost_one_timeout_not_sixteen() -> None:
             sock.close()
     assert result["problems"] == [f"{address}: TLS handshake timed out after 0.4 s" for address in addresses]
     assert elapsed < 0.4 * 3
+
+
+def negotiating_response(server: bytes | None, port: int | None) -> bytes:
+    """8 cookies plus Server and Port Negotiation records (random cookies: the NTP step never gets that far)."""
+    records = ke_response(8)[:-4]  # without End of Message
+    if server is not None:
+        records += nts_records.encode_record(nts_records.SERVER_NEGOTIATION, server, critical=False)
+    if port is not None:
+        records += nts_records.encode_record(nts_records.PORT_NEGOTIATION, port.to_bytes(2, "big"), critical=False)
+    return records + nts_records.encode_record(nts_records.END_OF_MESSAGE, b"", critical=True)
+
+
+def test_refused_ntp_port_is_an_ntp_problem_with_the_negotiated_server(
+    ke_server: Callable[..., Any], pki: Any, closed_port: int
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        udp_port = probe.getsockname()[1]
+    server = ke_server(negotiating_response(b"127.0.0.1", udp_port))
+    entry = check_address("127.0.0.1", options_for(server, pki, ntp_exchange=True))
+    assert entry["ke"]["server"] == "127.0.0.1"
+    assert entry["ke"]["port"] == udp_port
+    assert entry["problems"] == [f"127.0.0.1: NTP port {udp_port} refused (ICMP port unreachable)"]
+    assert entry["ntp"] is None
+
+
+def test_silent_ntp_server_times_out_within_the_timeout(ke_server: Callable[..., Any], pki: Any) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        udp_port = silent.getsockname()[1]
+        server = ke_server(negotiating_response(None, udp_port))
+        options = CheckOptions(name="localhost", port=server.port, ca_path=str(pki.ca_path), timeout=0.3)
+        started = time.monotonic()
+        entry = check_address("127.0.0.1", options)
+        elapsed = time.monotonic() - started
+        request, _ = silent.recvfrom(65536)
+    assert entry["problems"] == [f"127.0.0.1: NTP response from port {udp_port} timed out after 0.3 s"]
+    assert elapsed < 0.3 * 3 + 0.5  # each step has its own 0.3 s; only the NTP step waits
+    assert request[0] & 0x3F == 0x23  # NTPv4, mode 3 (client)
+    assert len(request) > 48  # with NTS extension fields
+
+
+def test_server_negotiating_an_impossible_name_is_a_problem_line(ke_server: Callable[..., Any], pki: Any) -> None:
+    # Printable ASCII, so the record parser accepts it; the IDNA codec refuses the empty label.
+    server = ke_server(negotiating_response(b"ntp..example.net", 4123))
+    result = check_endpoint(options_for(server, pki, ntp_exchange=True), addresses=["127.0.0.1"])
+    assert result["problems"] == ["127.0.0.1: negotiated NTP server 'ntp..example.net' is not a valid host name"]
