@@ -11,8 +11,8 @@ Every change is printed to stdout (the journal under systemd) with the old and n
 addresses, the update time and the propagation time. The TSIG secret is only ever
 read from the key file; no message contains it.
 
-Run: ``python3 -m ansible_collections.ntsops.nts.plugins.module_utils.ddns_agent
---config /etc/ntsops-ddns-agent/config.json [--once]``
+Run through the launcher the ddns_agent role installs (roles/ddns_agent/files/ntsops-ddns-agent):
+``ntsops-ddns-agent --config /etc/ntsops-ddns-agent/config.json [--once] [--key-file PATH]``
 """
 
 from __future__ import annotations
@@ -315,8 +315,8 @@ class Agent:
             wait = max(0.0, next_at - self.clock())
             if max_runtime is not None:
                 wait = min(wait, max(0.0, started + max_runtime - self.clock()))
-            ready, _, _ = select.select([events], [], [], wait)
-            if ready:
+            readable = select.select([events], [], [], wait)[0]
+            if readable:
                 if not os.read(events, 65536):
                     self.log(f"error: the address watcher exited with {monitor.wait(timeout=5)}")
                     return 1
@@ -363,28 +363,29 @@ def build_agent(config: AgentConfig, transport: ddns.DnsTransport | None = None)
     return Agent(config=config, client=client, server=server)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Publish this host's addresses by RFC 2136 dynamic update.")
+def cli(argv: Sequence[str], out: TextIO) -> int:
+    """The agent's command line; the launcher the role installs calls this and exits with its result."""
+    parser = argparse.ArgumentParser(
+        prog="ntsops-ddns-agent", description="Publish this host's addresses by RFC 2136 dynamic update."
+    )
     parser.add_argument("--config", required=True, help="JSON configuration file")
     parser.add_argument("--once", action="store_true", help="reconcile once and exit (0 when DNS is right)")
     parser.add_argument(
         "--key-file", help="TSIG key file in BIND format, overriding the configuration (e.g. systemd's %%d/tsig.key)"
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(list(argv))
     try:
         config = load_config(args.config)
         if args.key_file:
             config = dataclasses.replace(config, key_file=args.key_file)
         if config.key_file and os.stat(config.key_file).st_mode & 0o077:
-            print(f"warning: {config.key_file} is readable by group or others; it should be 0600", flush=True)
+            out.write(f"warning: {config.key_file} is readable by group or others; it should be 0600\n")
         agent = build_agent(config)
+        agent.out = out
         if args.once:
             return 0 if agent.reconcile("one-shot run") else 1
         return agent.run()
     except (NtsopsError, OSError) as exc:
-        print(f"error: {exc}", flush=True)
+        out.write(f"error: {exc}\n")
+        out.flush()
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

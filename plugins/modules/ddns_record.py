@@ -20,7 +20,7 @@ description:
     recovery model (as for the C(ntsops.nts.max_ttl) filter). A TTL above what the budget allows is refused.
   - Only timeouts are retried (O(retries) times). A retried update that had in fact landed is recognised.
 version_added: 0.1.0
-author: ntsops contributors
+author: ntsops contributors (@ntsops)
 requirements:
   - dnspython >= 2.0 on the host that runs the module
 options:
@@ -120,9 +120,11 @@ options:
     default: 30
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Reads the records and the NS set, reports what would change, sends no update.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The managed RRsets as zone-file lines before and after.
 notes:

@@ -104,11 +104,12 @@ def test_role_installs_a_working_agent(pair: BindPair, tmp_path: Path) -> None:
     repo_core = Path(__file__).resolve().parents[2] / "plugins/module_utils"
     for name in ("ddns.py", "ddns_agent.py", "errors.py"):
         assert (installed / name).read_bytes() == (repo_core / name).read_bytes()
+    assert stat.S_IMODE((tmp_path / "lib" / "ntsops-ddns-agent").stat().st_mode) == 0o644
 
     # Start the agent as the unit would: its ExecStart, its PYTHONPATH, the key as a credential.
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     argv = [a.replace("%d", str(etc)) for a in shlex.split(exec_start.removeprefix("ExecStart="))]
-    env = dict(os.environ, PYTHONPATH=str(tmp_path / "lib"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     agent = AgentLab(pair, "role.example.test", interface="ddnsr0")
     agent.add_interface("192.0.2.110", "2001:db8::110")
     once = pair.netns.run([*argv, "--once"], env=env, cwd="/", timeout=60)

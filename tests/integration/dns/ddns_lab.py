@@ -403,7 +403,8 @@ def run_ddns_record(
     return AnsibleRun(match.group(1), result, completed.stdout, completed.stderr, seconds)
 
 
-AGENT_MODULE = "ansible_collections.ntsops.nts.plugins.module_utils.ddns_agent"
+# The launcher the ddns_agent role installs; with PYTHONPATH=.collections it runs the checkout's core.
+AGENT_LAUNCHER = REPO_ROOT / "roles" / "ddns_agent" / "files" / "ntsops-ddns-agent"
 
 
 @dataclass
@@ -447,7 +448,7 @@ class AgentLab:
         return self.config_path
 
     def argv(self, *extra: str) -> list[str]:
-        return [sys.executable, "-m", AGENT_MODULE, "--config", str(self.config_path), *extra]
+        return [sys.executable, str(AGENT_LAUNCHER), "--config", str(self.config_path), *extra]
 
     def env(self) -> dict[str, str]:
         return dict(os.environ, PYTHONPATH=str(REPO_ROOT / ".collections"), PYTHONUNBUFFERED="1")

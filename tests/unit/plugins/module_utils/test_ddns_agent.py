@@ -175,3 +175,22 @@ def test_dns_error_is_logged_and_reported() -> None:
     assert "error: periodic reconcile:" in text
     assert "REFUSED" in text
     assert agent.published == {}
+
+
+def test_cli_reports_a_bad_configuration_without_a_traceback(tmp_path: Path) -> None:
+    out = io.StringIO()
+    assert ddns_agent.cli(["--config", str(tmp_path / "missing.json")], out) == 2
+    assert out.getvalue().startswith("error: cannot read")
+
+
+def test_cli_warns_about_a_readable_key_file(tmp_path: Path) -> None:
+    key = tmp_path / "tsig.key"
+    key.write_text('secret "QUJD";')  # no key statement: fails before any network use
+    key.chmod(0o644)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(config_data(key_file=str(key), server="127.0.0.1")))
+    out = io.StringIO()
+    assert ddns_agent.cli(["--config", str(config), "--once"], out) == 2
+    assert "readable by group or others" in out.getvalue()
+    assert "no key statement" in out.getvalue()
+    assert "QUJD" not in out.getvalue()
