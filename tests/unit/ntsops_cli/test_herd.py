@@ -8,6 +8,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,8 @@ def test_curve_that_is_not_json(tmp_path: Path) -> None:
         ({"source_addresses": ("::1",)}, "address family"),
         ({"source_addresses": ("192.0.2.5",)}, "outside loopback"),
         ({"timeout": 0}, "timeout"),
+        ({"processes": 0}, "processes"),
+        ({"processes": herd.MAX_PROCESSES + 1}, "processes"),
     ],
 )
 def test_options_are_bounded_and_loopback_only(changes: dict[str, Any], words: str) -> None:
@@ -138,7 +141,9 @@ def _canned_runner(outcomes: dict[str, list[str]]) -> tuple[herd.SessionRunner, 
         outcome = outcomes[source or ""][index % len(outcomes[source or ""])]
         cookies = 8 if outcome == "ok" else 0
         latency = 0.002 if outcome == "ok" else 0.001
-        return herd.SessionResult(source or "", outcome, 0.0, latency, 0.001, cookies, f"canned {outcome}")
+        return herd.SessionResult(
+            source or "", outcome, time.monotonic(), latency, 0.001, cookies, f"canned {outcome}"
+        )
 
     return runner, used
 
@@ -163,6 +168,7 @@ def test_summary_counts_classes_in_total_and_per_source() -> None:
     assert summary["latency_ms"]["p50"] == pytest.approx(2.0)
     assert summary["failure_examples"]["closed"] == "canned closed"
     assert summary["not_started"] == 0
+    assert summary["ke_per_second"] > 0
 
 
 def test_rate_bounds_the_run_by_duration() -> None:
