@@ -133,6 +133,9 @@ def fetch_served_certificate(served: str, server_name: str | None, timeout: floa
             address = str(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0])
         except socket.gaierror as exc:
             raise CertCheckError(f"served host {host} does not resolve: {exc.strerror}") from exc
+        except UnicodeError as exc:
+            # getaddrinfo's IDNA codec refuses an empty or over-long label ("a..b").
+            raise CertCheckError(f"served host {host!r} is not a valid host name") from exc
         server_name = server_name or host
     # Only the fingerprint matters here; trust is checked on the files.
     session = nts_client.open_tls(address, port, server_name, None, timeout)
