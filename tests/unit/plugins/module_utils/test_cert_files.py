@@ -349,3 +349,16 @@ def test_key_matches_compares_public_keys(certs: SimpleNamespace) -> None:
     cert = certs.build(key, other, dns=["time.example.net"])  # signed by `other`, holds `key`
     assert cert_files.key_matches(cert, key)
     assert not cert_files.key_matches(cert, other)
+
+
+def test_served_host_that_is_no_host_name_is_a_problem_not_a_traceback(pki: Any, messages: Messages) -> None:
+    issued = pki.issue()
+    result = messages.result(check_files(
+        cert_path=str(issued.cert_path), key_path=str(issued.key_path), names=[], ca_path=str(pki.ca_path),
+        served="time..example.net:4460", timeout=1,
+    ))
+    assert result["served_matches"] is None
+    assert result["problems"] == [
+        "served certificate on time..example.net:4460 could not be fetched:"
+        " served host 'time..example.net' is not a valid host name"
+    ]
