@@ -37,8 +37,8 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from ansible_collections.ntsops.nts.plugins.module_utils import nts_client, nts_records
 from ansible_collections.ntsops.nts.plugins.module_utils.errors import (
@@ -379,7 +379,10 @@ def run_session(
 
 # ---------------------------------------------------------------------- the herd
 
-SessionRunner = Callable[[str | None], SessionResult]
+class SessionRunner(Protocol):
+    """Runs one client session from a source address (None: the kernel picks)."""
+
+    def __call__(self, source: str | None) -> SessionResult: ...
 
 
 def _stats(results: Sequence[SessionResult], elapsed: float) -> dict[str, Any]:
@@ -457,7 +460,7 @@ def _run_shard(
                 results.append(result)
 
     count = min(options.concurrency, len(range(shard, options.clients, shards)))
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(count)]
+    threads = [threading.Thread(target=worker, daemon=True) for _thread in range(count)]
     for thread in threads:
         thread.start()
     # Bounded: no start after the duration, and each session ends within its
@@ -489,8 +492,8 @@ def run_herd(options: HerdOptions, runner: SessionRunner | None = None) -> dict[
             shards = pool.starmap(
                 _run_shard_in_child, [(options, p, options.processes, began) for p in range(options.processes)]
             )
-        finished = [result for results, _ in shards for result in results]
-        hung = sum(h for _, h in shards)
+        finished = [result for results, _hung in shards for result in results]
+        hung = sum(busy for _results, busy in shards)
     else:
         finished, hung = _run_shard(options, runner, 0, 1, began)
     sources: Sequence[str | None] = options.source_addresses or (None,)
