@@ -95,6 +95,18 @@ def test_create_change_noop_and_propagation(pair: BindPair) -> None:
     assert pair.update_count() == before + 3
 
 
+def test_zone_and_primary_found_from_soa_without_server(pair: BindPair) -> None:
+    # No server, port or zone: the SOA comes from the system resolver (the lab's
+    # resolv.conf), the update goes to the SOA MNAME ns1.example.test on port 53.
+    bare = {"name": "discover.example.test", "key_file": str(pair.key_file), "ipv4": ["192.0.2.95"], "ttl": 60}
+    run = run_ddns_record(pair.netns, bare)
+    assert not run.failed, run.stdout
+    assert run.result["zone"] == "example.test."
+    assert run.result["primary"] == f"{pair.primary_address}#53"
+    assert [s["up_to_date"] for s in run.result["servers"]] == [True, True]
+    assert served(pair, "discover", "A") == (["192.0.2.95"], ["192.0.2.95"])
+
+
 def test_check_mode_sends_nothing_then_real_runs(pair: BindPair) -> None:
     wanted = args(pair, "check", ipv4=["192.0.2.10"], ttl=60)
     before = pair.update_count()

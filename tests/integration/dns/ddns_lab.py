@@ -70,6 +70,17 @@ class LabNamespace:
         self.ip("link", "set", "lo", "up")
         for address in (PRIMARY_ADDRESS, SECONDARY_ADDRESS, PROXY_ADDRESS):
             self.ip("addr", "add", f"{address}/32", "dev", "lo")
+        # `ip netns exec` mounts these over /etc/resolv.conf and /etc/hosts for our processes only,
+        # so zone and primary discovery (system resolver, SOA MNAME) stay inside the lab.
+        self.etc.mkdir(parents=True, exist_ok=True)
+        (self.etc / "resolv.conf").write_text(f"nameserver {PRIMARY_ADDRESS}\noptions timeout:1 attempts:1\n")
+        (self.etc / "hosts").write_text(
+            f"127.0.0.1 localhost\n{PRIMARY_ADDRESS} ns1.{ZONE}\n{SECONDARY_ADDRESS} ns2.{ZONE}\n"
+        )
+
+    @property
+    def etc(self) -> Path:
+        return Path("/etc/netns") / self.name
 
     def ip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["ip", "-n", self.name, *args], capture_output=True, text=True, timeout=20, check=check)
@@ -94,6 +105,7 @@ class LabNamespace:
         # Only processes inside our own namespace: every one of them was started by this test.
         _stop_pids([int(p) for p in remaining.stdout.split() if p.isdigit()])
         subprocess.run(["ip", "netns", "delete", self.name], capture_output=True, timeout=20, check=False)
+        shutil.rmtree(self.etc, ignore_errors=True)
 
 
 def _stop_pids(pids: list[int], grace: float = 5.0) -> None:
@@ -240,6 +252,8 @@ class BindPair:
             f'\tsession-keyfile "{directory}/session.key";\n'
             f'\tmanaged-keys-directory "{directory}";\n'
             f"\tlisten-on port {self.port} {{ {address}; }};\n"
+            # Port 53 as well, for discovery through the system resolver and the SOA MNAME.
+            f"\tlisten-on port 53 {{ {address}; }};\n"
             "\tlisten-on-v6 { none; };\n"
             "\trecursion no;\n"
             "\tdnssec-validation no;\n"
