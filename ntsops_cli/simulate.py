@@ -16,7 +16,9 @@ from ansible_collections.ntsops.nts.plugins.module_utils.fleet import (
     CHRONY_NTS_RATELIMIT_DEFAULT,
     SimulationResult,
     arrival_histogram,
+    kind_values,
     largest_group_arrivals,
+    latest_ke,
     percentile,
     rate_limited_requests,
     recommend_server_settings,
@@ -86,8 +88,8 @@ def add_parser(subparsers: Any) -> None:
 def summarise(result: SimulationResult, mix: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     kinds = []
     for index, client in enumerate(mix):
-        values = [float(v) for v, k in zip(result.recovery_s, result.kind_index, strict=True) if k == index]
-        if not values:
+        values = kind_values(result, index)
+        if not len(values):
             continue
         model = recovery_time(client, args.ttl, args.update_latency)
         kinds.append(
@@ -99,7 +101,7 @@ def summarise(result: SimulationResult, mix: list[dict[str, Any]], args: argpars
                 "meets_budget": model["meets_budget"],
                 "p50_s": percentile(values, 0.5),
                 "p99_s": percentile(values, 0.99),
-                "max_s": max(values),
+                "max_s": percentile(values, 1.0),
             }
         )
     per_second = arrival_histogram(result.ke_s, 1.0)
@@ -189,18 +191,18 @@ def write_plot(path: str, result: SimulationResult, mix: list[dict[str, Any]]) -
         raise NtsopsError("--plot needs matplotlib, which is not installed") from exc
     figure, (cdf, rate) = pyplot.subplots(2, 1, figsize=(9, 8))
     for index, client in enumerate(mix):
-        values = sorted(float(v) for v, k in zip(result.recovery_s, result.kind_index, strict=True) if k == index)
-        if not values:
+        values = kind_values(result, index, sort=True)
+        if not len(values):
             continue
         step = max(1, len(values) // _PLOT_POINTS)
-        xs = [*values[::step], values[-1]]
+        xs = [float(x) for x in values[::step]] + [float(values[-1])]
         ys = [i / len(values) for i in range(0, len(values), step)] + [1.0]
         cdf.step([x / 3600 for x in xs], ys, where="post", label=client["client"])
     cdf.set_xlabel("hours after the change")
     cdf.set_ylabel("share of clients back on authenticated time")
     cdf.legend()
     cdf.grid(True)
-    span = max(float(v) for v in result.ke_s)
+    span = latest_ke(result)
     width = max(1.0, math.ceil(span / 300))
     counts = arrival_histogram(result.ke_s, width)
     rate.bar([i * width / 3600 for i in range(len(counts))], [c / width for c in counts], width=width / 3600)
@@ -214,7 +216,7 @@ def write_plot(path: str, result: SimulationResult, mix: list[dict[str, Any]]) -
 
 def write_curve(path: str, result: SimulationResult) -> None:
     """NTS-KE arrivals per bin (1 s, or wider to stay under _CURVE_BINS bins) for ``ntsops herd``."""
-    span = max(float(v) for v in result.ke_s)
+    span = latest_ke(result)
     width = max(1.0, math.ceil(span / _CURVE_BINS))
     document = curve_document(
         arrival_histogram(result.ke_s, width), width, clients=result.clients, parameters=result.parameters

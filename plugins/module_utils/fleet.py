@@ -376,6 +376,23 @@ def _chrony44_numpy(plan: ChronyPlan, u: Any, fresh: Any, generator: Any) -> tup
 # Summaries
 
 
+def kind_values(result: SimulationResult, index: int, sort: bool = False) -> Sequence[float]:
+    """Recovery times of the clients of mix entry ``index`` (sorted when asked); an array
+    on the numpy path."""
+    if np is not None and not isinstance(result.recovery_s, list):
+        selected = np.asarray(result.recovery_s)[np.asarray(result.kind_index) == index]
+        return np.sort(selected) if sort else selected  # type: ignore[return-value]
+    values = [float(v) for v, k in zip(result.recovery_s, result.kind_index, strict=True) if k == index]
+    return sorted(values) if sort else values
+
+
+def latest_ke(result: SimulationResult) -> float:
+    """The last NTS-KE moment of the simulation."""
+    if np is not None and not isinstance(result.ke_s, list):
+        return float(np.max(np.asarray(result.ke_s)))
+    return float(max(result.ke_s))
+
+
 def percentile(values: Sequence[float], fraction: float) -> float:
     """The value below which ``fraction`` of ``values`` lie (nearest rank)."""
     if np is not None and not isinstance(values, list):
