@@ -541,7 +541,11 @@ def recommend_server_settings(fleet: Mapping[str, Any]) -> dict[str, Any]:
 
     # Fleet-wide peak: each kind re-keys spread over its own poll interval; in the worst
     # case those spreads overlap, so the rates add. Poisson margin on a 1 s count.
-    rate = sum(clients * share / _herd_window(spec) for spec, share in mix)
+    # A ramping kind is spread evenly over its polls, as in the simulator.
+    rate = 0.0
+    for spec, share in mix:
+        polls = _poll_choices(spec)
+        rate += sum(clients * share / len(polls) / 2.0**poll for poll in polls)
     peak = rate + ARRIVAL_SIGMAS * math.sqrt(rate)
     processes = max(1, math.ceil(peak / KE_PER_SECOND_PER_PROCESS))
     limited_by_cores = cores is not None and processes > cores

@@ -191,3 +191,17 @@ def test_recommendation_accepts_numbers_as_strings() -> None:
         {"expected_clients": 4000, "largest_nat_group": 30, "client_mix": [{"client": "chrony-4.3", "maxpoll": 8}]}
     )
     assert as_strings == as_ints
+
+
+def test_recommended_peak_bounds_the_simulated_peak() -> None:
+    mix = [
+        {"client": "chrony-4.3", "maxpoll": 6, "share": 0.5},
+        {"client": "ntpsec-1.2", "maxpoll": 6, "share": 0.3},
+        {"client": "rfc8915", "minpoll": 4, "maxpoll": 6, "poll_state": "ramping"},
+    ]
+    settings = recommend_server_settings({"expected_clients": 20_000, "largest_nat_group": 1, "client_mix": mix})
+    result = simulate_fleet(mix, 20_000, 0, 0, use_numpy=False)
+    simulated_peak = max(arrival_histogram(list(result.ke_s), 1.0))
+    assert simulated_peak <= settings["peak_ke_per_second"]
+    # ... and is not a wild overestimate.
+    assert settings["peak_ke_per_second"] < 3 * simulated_peak
