@@ -234,3 +234,17 @@ def test_herd_refuses_a_namespace_address_without_the_flag(nts_lab):
     summary = json.loads(allowed.stdout)
     assert summary["ok"] == 10
     assert set(summary["per_source"]) == {"198.51.100.20"}
+
+
+def test_herd_replays_the_simulators_arrival_curve(daemons, test_ca, tmp_path):
+    curve = tmp_path / "curve.json"
+    simulated = ntsops(["simulate", "--clients", "5000", "--client", "chrony-4.3,maxpoll=6", "--curve-out", str(curve)])
+    assert simulated.returncode == 0, simulated.stderr
+    server = daemons.chrony_server(addresses=["127.0.0.1"])
+    run = ntsops(["herd", "127.0.0.1", "--port", str(server.ntsport), "--ca", str(test_ca.cert_path),
+                  "--clients", "120", "--curve", str(curve), "--duration", "3", "--json"])
+    assert run.returncode == 0, run.stdout + run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["mode"] == "curve"
+    assert summary["ok"] == 120
+    assert summary["start_lag_ms"]["p50"] < 100
