@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import time
 from typing import Any
@@ -47,6 +48,7 @@ def measure_herd(server: Any, ca_path: str, seconds: float, processes: int, conc
         "server_cpu_ms_per_nts_ke": round(server_cpu / summary["ok"] * 1000, 3) if summary["ok"] else None,
         # includes interpreter start-up, so slightly high
         "generator_cpu_seconds": round(generator_cpu, 2),
+        "generator_cpu_ms_per_nts_ke": round(generator_cpu / summary["ok"] * 1000, 3) if summary["ok"] else None,
         "machine_busy_share": round(busy, 3),
     }
 
@@ -57,6 +59,7 @@ def measure_s_time(server: Any, ca_path: str, seconds: float, parallel: int) -> 
     argv = ["openssl", "s_time", "-connect", f"127.0.0.1:{server.ntsport}", "-tls1_3", "-new",
             "-time", str(int(seconds)), "-CAfile", ca_path]
     started = time.monotonic()
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(parallel)]
     outputs = []
@@ -70,6 +73,8 @@ def measure_s_time(server: Any, ca_path: str, seconds: float, parallel: int) -> 
                 proc.kill()
                 proc.wait(5)
     wall = time.monotonic() - started
+    usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = (usage_after.ru_utime - usage_before.ru_utime) + (usage_after.ru_stime - usage_before.ru_stime)
     server_cpu = herdlab.cpu_seconds(pids) - server_before
     busy = herdlab.machine_busy_share(machine_before, herdlab.cpu_sample())
     connections = 0
@@ -86,6 +91,7 @@ def measure_s_time(server: Any, ca_path: str, seconds: float, parallel: int) -> 
         "server_cpu_seconds": round(server_cpu, 2),
         "server_cpu_share_of_one_core": round(server_cpu / wall, 3),
         "server_cpu_ms_per_handshake": round(server_cpu / connections * 1000, 3) if connections else None,
+        "client_cpu_ms_per_handshake": round(client_cpu / connections * 1000, 3) if connections else None,
         "machine_busy_share": round(busy, 3),
     }
 
