@@ -319,10 +319,15 @@ class DnsClient:
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def query(self, qname: Any, rdtype: str, server: Endpoint, what: str, recursion: bool = False) -> Any:
+    def query(
+        self, qname: Any, rdtype: str, server: Endpoint, what: str, *, recursion: bool = False, signed: bool = False
+    ) -> Any:
+        """A query; ``signed`` uses the TSIG key (only for the primary, which knows it)."""
         message = dns.message.make_query(qname, rdtype)
         if not recursion:
             message.flags &= ~dns.flags.RD
+        if signed and self.key is not None:
+            message.use_tsig(self.key.to_dnspython())
         return self.exchange(message, server, what)
 
     def _key_name(self) -> str:
@@ -424,7 +429,11 @@ def find_zone(client: DnsClient, name: str, server: Endpoint | None, zone: str |
         recursion = True
     else:
         lookup, recursion = server, False
-    response = client.query(qname, "SOA", lookup, f"looking up the SOA of {qname}", recursion=recursion)
+    # Signed when asking the primary itself: a wrong key then fails before anything is
+    # planned, in check mode too. A resolver does not know the key, so that query is not.
+    response = client.query(
+        qname, "SOA", lookup, f"looking up the SOA of {qname}", recursion=recursion, signed=server is not None
+    )
     rcode = response.rcode()
     if rcode in (dns.rcode.REFUSED, dns.rcode.NOTAUTH):
         raise DdnsZoneNotFoundError(
@@ -469,13 +478,15 @@ def _system_nameserver(transport: DnsTransport) -> str:
     return getter()
 
 
-def read_rrsets(client: DnsClient, name: str, server: Endpoint, families: Sequence[str]) -> dict[str, RRsetState]:
+def read_rrsets(
+    client: DnsClient, name: str, server: Endpoint, families: Sequence[str], signed: bool = False
+) -> dict[str, RRsetState]:
     """Read the A and AAAA RRsets of ``name`` as the (authoritative) server serves them now."""
     qname = _absolute(name)
     states = {}
     for family in families:
         rdtype = RDTYPE_NAMES[family]
-        response = client.query(qname, rdtype, server, f"reading {qname} {rdtype}")
+        response = client.query(qname, rdtype, server, f"reading {qname} {rdtype}", signed=signed)
         states[family] = _rrset_from_answer(response, qname, rdtype, server)
     return states
 
@@ -526,7 +537,7 @@ def plan(
         raise DdnsInputError(f"{qname} is not inside zone {_absolute(zone)} (NOTZONE)")
     info = find_zone(client, name, server, zone)
     families = list(FAMILIES)
-    before = read_rrsets(client, name, info.primary, families)
+    before = read_rrsets(client, name, info.primary, families, signed=True)
     return Plan(name=qname.to_text(), zone=info, before=before, after=dict(wanted))
 
 
@@ -573,7 +584,7 @@ def apply(client: DnsClient, plan_: Plan) -> None:
         return
     if rcode in _CONFLICT_RCODES:
         # An earlier try that timed out may have landed: then the records are already right.
-        now = read_rrsets(client, plan_.name, server, plan_.changed_families)
+        now = read_rrsets(client, plan_.name, server, plan_.changed_families, signed=True)
         if all(now[f] == plan_.after[f] for f in plan_.changed_families):
             return
         raise DdnsConflictError(

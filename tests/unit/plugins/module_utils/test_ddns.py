@@ -580,3 +580,24 @@ def test_zone_text_for_diff() -> None:
     assert the_plan.zone_text("before") == f"{NAME} 300 IN A 192.0.2.1\n"
     assert the_plan.zone_text("after") == f"{NAME} 60 IN A 192.0.2.2\n"
     assert the_plan.expected() == {"ipv4": ddns.RRsetState(("192.0.2.2",), 60), "ipv6": ddns.RRsetState()}
+
+
+def test_reads_from_the_primary_are_signed_other_queries_are_not() -> None:
+    transport, client, _, _ = lab(zone_records(a=(60, ["192.0.2.1"])))
+    wanted = ddns.desired_states("present", 60, ["192.0.2.1"], None)
+    ddns.ensure_records(client, NAME, wanted, ttl=60, server=PRIMARY)
+    signed = {
+        (m.question[0].name.to_text(), dns.rdatatype.to_text(m.question[0].rdtype), address)
+        for m, address, _ in transport.sent
+        if m.keyring is not None
+    }
+    # SOA discovery and the A/AAAA reads at the primary; not the NS set or the propagation checks.
+    assert signed == {(NAME, "SOA", "127.0.0.1"), (NAME, "A", "127.0.0.1"), (NAME, "AAAA", "127.0.0.1")}
+
+
+def test_resolver_query_is_not_signed() -> None:
+    transport, client, primary, _ = lab()
+    transport.servers["127.0.0.53"] = primary
+    transport.hosts[f"ns1.{ZONE}"] = ["127.0.0.1"]
+    ddns.find_zone(client, NAME, None)
+    assert transport.sent[0][0].keyring is None
