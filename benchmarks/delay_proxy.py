@@ -96,7 +96,7 @@ class _UdpFront(asyncio.DatagramProtocol):
             front = self.transport
             if front is None:
                 return
-            upstream, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            upstream, _protocol = await asyncio.get_running_loop().create_datagram_endpoint(
                 lambda: _UdpUpstream(front, client, self.delay), remote_addr=(self.target, self.port)
             )
             self.upstreams[client] = upstream
@@ -122,7 +122,7 @@ async def run(mapping: list[tuple[str, str]], tcp_port: int, udp_port: int, dela
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--delay-ms", type=float, required=True, help="one-way delay")
     parser.add_argument("--tcp-port", type=int, required=True)
     parser.add_argument("--udp-port", type=int, required=True)

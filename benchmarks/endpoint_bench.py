@@ -87,7 +87,7 @@ def port_free_everywhere(port: int) -> bool:
 
 def shared_ports() -> tuple[int, int]:
     """An NTS-KE port and an NTP port free on every benchmark address (one `port` option)."""
-    for _ in range(50):
+    for _attempt in range(50):
         ntsport, ntpport = free_port(ADDRESSES[0]), free_port(ADDRESSES[0], socket.SOCK_DGRAM)
         if ntsport != ntpport and port_free_everywhere(ntsport) and port_free_everywhere(ntpport):
             return ntsport, ntpport
@@ -115,7 +115,7 @@ def one_address(options: CheckOptions, address: str, runs: int, budget: Budget) 
     """(a): check_address `runs` times, each step's own timer plus the wall time of the whole."""
     must_pass(endpoint.check_address(address, options), "warm-up check")
     steps: dict[str, list[float]] = {"tls_handshake_ms": [], "nts_ke_ms": [], "ntp_exchange_ms": [], "total_ms": []}
-    for _ in range(runs):
+    for _run in range(runs):
         budget.check("the next single-address run")
         started = time.perf_counter()
         entry = endpoint.check_address(address, options)
@@ -151,7 +151,7 @@ def one_versus_sixteen(options: CheckOptions, addresses: list[str], runs: int, b
     single: list[float] = []
     sixteen: list[float] = []
     cpu = {"one": 0.0, "sixteen": 0.0}
-    for _ in range(runs):
+    for _run in range(runs):
         budget.check("the next 1-versus-16 round")
         before = time.process_time()
         single.append(whole_check(options, addresses[:1]))
@@ -182,7 +182,7 @@ class DelayProxy:
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         assert self.proc.stdout is not None  # noqa: S101 - set by Popen(stdout=PIPE)
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        ready = select.select([self.proc.stdout], [], [], timeout)[0]
         line = self.proc.stdout.readline().strip() if ready else ""
         if line != "ready":
             raise BenchError(f"delay proxy did not start within {timeout} s (rc {self.proc.poll()}, said {line!r})")
@@ -201,7 +201,7 @@ def through_ansible(ca_path: Path, ntsport: int, runs: int, budget: Budget) -> d
     """(c): ansible-playbook running ntsops.nts.endpoint_check, start-up included; interleaved."""
     cases = {"one_address_s": ADDRESSES[:1], "sixteen_addresses_s": ADDRESSES}
     times: dict[str, list[float]] = {label: [] for label in cases}
-    for _ in range(runs):
+    for _run in range(runs):
         for label, addresses in cases.items():
             budget.check("the next Ansible run")
             run = run_module("endpoint_check", {
@@ -306,7 +306,7 @@ def measure(args: argparse.Namespace, daemons: Daemons, budget: Budget) -> dict[
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=50, help="single-address checks to take the median of")
     parser.add_argument("--rounds", type=int, default=30, help="1-versus-16 rounds")
     parser.add_argument("--rtt-ms", type=float, default=20, help="round trip for (b') via the delay proxy (0: skip)")

@@ -197,7 +197,7 @@ class LoopbackTlsServer:
     def _serve(self) -> None:
         while not self._stop.is_set():
             try:
-                conn, _ = self.listener.accept()
+                conn, _peer = self.listener.accept()
             except TimeoutError:
                 continue
             except OSError:

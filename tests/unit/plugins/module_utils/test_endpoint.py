@@ -106,8 +106,8 @@ def test_check_endpoint_checks_what_the_resolver_returns(monkeypatch: pytest.Mon
     options = CheckOptions(name="time.example.net", timeout=1)
     result = check_endpoint(options, resolver=resolver)
     assert asked == ["time.example.net"]
-    assert sorted(address for address, _ in checked) == ["192.0.2.7", "192.0.2.8", "2001:db8::7"]
-    assert all(seen is options for _, seen in checked)
+    assert sorted(address for address, _options in checked) == ["192.0.2.7", "192.0.2.8", "2001:db8::7"]
+    assert all(seen is options for _address, seen in checked)
     assert result["ok"] is False
     # Results and problems keep the resolver's order, whatever order the threads finish in.
     assert [entry["address"] for entry in result["addresses"]] == ["192.0.2.7", "2001:db8::7", "192.0.2.8"]
@@ -213,7 +213,7 @@ def ke_response(cookies: int = 8, *, error: int | None = None, cookie_size: int 
     else:
         records += nts_records.encode_record(nts_records.NEXT_PROTOCOL, b"\x00\x00", critical=True)
         records += nts_records.encode_record(nts_records.AEAD_ALGORITHM, b"\x00\x0f", critical=True)
-        for _ in range(cookies):
+        for _cookie in range(cookies):
             records += nts_records.encode_record(nts_records.NEW_COOKIE, os.urandom(cookie_size), critical=False)
     return records + nts_records.encode_record(nts_records.END_OF_MESSAGE, b"", critical=True)
 
@@ -372,7 +372,7 @@ def test_silent_ntp_server_times_out_within_the_timeout(ke_server: Callable[...,
         started = time.monotonic()
         entry = check_address("127.0.0.1", options)
         elapsed = time.monotonic() - started
-        request, _ = silent.recvfrom(65536)
+        request, _peer = silent.recvfrom(65536)
     assert entry["problems"] == [f"127.0.0.1: NTP response from port {udp_port} timed out after 0.3 s"]
     assert elapsed < 0.3 * 3 + 0.5  # each step has its own 0.3 s; only the NTP step waits
     assert request[0] & 0x3F == 0x23  # NTPv4, mode 3 (client)

@@ -146,7 +146,7 @@ def test_server_closing_at_once_is_a_tls_failure() -> None:
 
         # A server that accepts and closes before the ClientHello is answered.
         def accept_and_close() -> None:
-            conn, _ = listener.accept()
+            conn, _peer = listener.accept()
             conn.close()
 
         thread = threading.Thread(target=accept_and_close)
