@@ -144,14 +144,19 @@ def _ntp_section(
     }
 
 
-def check_address(address: str, options: CheckOptions) -> dict[str, Any]:
-    """Run TCP, TLS, NTS-KE and (optionally) NTP against one address; never raises NtsopsError."""
+def check_address(address: str, options: CheckOptions, *, context: Any | None = None) -> dict[str, Any]:
+    """Run TCP, TLS, NTS-KE and (optionally) NTP against one address; never raises NtsopsError.
+
+    ``context`` is a shared TLS context from nts_client.make_client_context.
+    """
     problems: list[str] = []
     entry: dict[str, Any] = {"address": address, "tls": None, "cert": None, "ke": None, "ntp": None}
     server_name = None if cert_info.is_ip_address(options.name) else options.name
     session = None
     try:
-        session = nts_client.open_tls(address, options.port, server_name, options.ca_path, options.timeout)
+        session = nts_client.open_tls(
+            address, options.port, server_name, options.ca_path, options.timeout, context=context
+        )
         entry["tls"] = {
             "version": session.version,
             "cipher": session.cipher,
@@ -196,7 +201,9 @@ def check_endpoint(
         targets = resolver(options.name)
     if not targets:
         raise EndpointCheckError(f"{options.name} has no A or AAAA records")
+    # A CA bundle that cannot be loaded is an option error, raised once here.
+    context = nts_client.make_client_context(options.ca_path)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_ADDRESSES, len(targets))) as pool:
-        results = list(pool.map(lambda address: check_address(address, options), targets))
+        results = list(pool.map(lambda address: check_address(address, options, context=context), targets))
     problems = [problem for result in results for problem in result["problems"]]
     return {"ok": not problems, "addresses": results, "problems": problems}

@@ -167,7 +167,14 @@ def _tls_error_text(exc: Exception) -> str:
     return text
 
 
-def _make_context(ca_path: str | None, verify_errors: list[str]) -> Any:
+def make_client_context(ca_path: str | None) -> Any:
+    """A TLS 1.3 client context with ALPN ntske/1 and the trust store loaded once.
+
+    One context serves every connection of a check: loading a trust store costs
+    more than the rest of the handshake's setup. Verification errors go to the
+    list each connection carries as its app data.
+    """
+    _require_pyopenssl()
     context = SSL.Context(SSL.TLS_METHOD)
     # RFC 8915 section 3: NTS-KE runs over TLS 1.3 or later only.
     context.set_min_proto_version(SSL.TLS1_3_VERSION)
@@ -180,9 +187,10 @@ def _make_context(ca_path: str | None, verify_errors: list[str]) -> Any:
     else:
         context.set_default_verify_paths()
 
-    def record_verify_error(_conn: Any, _cert: Any, errnum: int, depth: int, ok: int) -> bool:
+    def record_verify_error(conn: Any, _cert: Any, errnum: int, depth: int, ok: int) -> bool:
         # Finish the handshake even when the chain fails, so the report can say
         # everything that is wrong rather than only the first thing.
+        verify_errors: list[str] = conn.get_app_data()
         if not ok:
             message = _VERIFY_MESSAGES.get(errnum, f"certificate verification failed (OpenSSL error {errnum})")
             if depth:
@@ -195,9 +203,22 @@ def _make_context(ca_path: str | None, verify_errors: list[str]) -> Any:
     return context
 
 
-def open_tls(address: str, port: int, server_name: str | None, ca_path: str | None, timeout: float) -> TlsSession:
-    """TCP connect and TLS 1.3 handshake with ALPN ntske/1; the chain is verified, not the name."""
-    _require_pyopenssl()
+def open_tls(
+    address: str,
+    port: int,
+    server_name: str | None,
+    ca_path: str | None,
+    timeout: float,
+    *,
+    context: Any | None = None,
+) -> TlsSession:
+    """TCP connect and TLS 1.3 handshake with ALPN ntske/1; the chain is verified, not the name.
+
+    ``context`` (from make_client_context) is shared between connections; without
+    it, one is made from ``ca_path``.
+    """
+    if context is None:
+        context = make_client_context(ca_path)
     try:
         sni = server_name.encode("idna") if server_name else None
     except UnicodeError as exc:
@@ -207,7 +228,8 @@ def open_tls(address: str, port: int, server_name: str | None, ca_path: str | No
     sock = connect_tcp(address, port, timeout)
     verify_errors: list[str] = []
     try:
-        connection = SSL.Connection(_make_context(ca_path, verify_errors), sock)
+        connection = SSL.Connection(context, sock)
+        connection.set_app_data(verify_errors)
         if sni:
             connection.set_tlsext_host_name(sni)
         connection.set_connect_state()

@@ -98,7 +98,7 @@ def test_check_endpoint_checks_what_the_resolver_returns(monkeypatch: pytest.Mon
         asked.append(name)
         return ["192.0.2.7", "2001:db8::7", "192.0.2.8"]
 
-    def fake_check(address: str, options: CheckOptions) -> dict[str, Any]:
+    def fake_check(address: str, options: CheckOptions, *, context: Any = None) -> dict[str, Any]:
         checked.append((address, options))
         return fake_result(address, ["TCP 4460 refused"] if address == "2001:db8::7" else [])
 
@@ -115,7 +115,7 @@ def test_check_endpoint_checks_what_the_resolver_returns(monkeypatch: pytest.Mon
 
 
 def test_check_endpoint_is_ok_only_when_every_address_is(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(endpoint, "check_address", lambda address, options: fake_result(address, []))
+    monkeypatch.setattr(endpoint, "check_address", lambda address, options, context=None: fake_result(address, []))
     result = check_endpoint(CheckOptions(name="t.example.net"), resolver=lambda name: ["192.0.2.1", "192.0.2.2"])
     expected = [fake_result("192.0.2.1", []), fake_result("192.0.2.2", [])]
     assert result == {"ok": True, "problems": [], "addresses": expected}
@@ -125,7 +125,7 @@ def test_explicit_addresses_replace_resolution_and_lose_duplicates(monkeypatch: 
     def resolver(name: str) -> list[str]:
         raise AssertionError("resolver must not be called when addresses are given")
 
-    monkeypatch.setattr(endpoint, "check_address", lambda address, options: fake_result(address, []))
+    monkeypatch.setattr(endpoint, "check_address", lambda address, options, context=None: fake_result(address, []))
     result = check_endpoint(
         CheckOptions(name="time.example.net"), addresses=["::1", "127.0.0.1", "::1"], resolver=resolver
     )
@@ -134,7 +134,9 @@ def test_explicit_addresses_replace_resolution_and_lose_duplicates(monkeypatch: 
 
 @pytest.mark.parametrize("bad", ["time.example.net", "192.0.2.1:4460", "[::1]", ""])
 def test_explicit_addresses_must_be_ip_addresses(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
-    monkeypatch.setattr(endpoint, "check_address", lambda address, options: pytest.fail("nothing may be checked"))
+    monkeypatch.setattr(
+        endpoint, "check_address", lambda address, options, context=None: pytest.fail("nothing may be checked")
+    )
     with pytest.raises(EndpointCheckError) as excinfo:
         check_endpoint(CheckOptions(name="time.example.net"), addresses=["192.0.2.1", bad])
     assert str(excinfo.value) == f"addresses must be IP addresses, got {bad!r}"
@@ -150,7 +152,7 @@ def test_sixteen_addresses_are_checked_at_the_same_time(monkeypatch: pytest.Monk
     # Every check waits until all 16 are running: sequential checks would break the barrier.
     all_running = threading.Barrier(16, timeout=3)
 
-    def fake_check(address: str, options: CheckOptions) -> dict[str, Any]:
+    def fake_check(address: str, options: CheckOptions, *, context: Any = None) -> dict[str, Any]:
         all_running.wait()
         time.sleep(0.1)
         return fake_result(address, [])
@@ -170,7 +172,7 @@ def test_parallelism_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     running = 0
     peak = 0
 
-    def fake_check(address: str, options: CheckOptions) -> dict[str, Any]:
+    def fake_check(address: str, options: CheckOptions, *, context: Any = None) -> dict[str, Any]:
         nonlocal running, peak
         with lock:
             running += 1
