@@ -1,0 +1,120 @@
+#!/bin/bash
+# The local lab: Podman containers running an authoritative DNS server, a caching
+# resolver, a chrony and an NTPsec NTS server with ddns agents, and a chrony and an
+# NTPsec client, all on an internal podman network (inventories/lab).
+#
+#   scripts/lab.sh up              build images if needed, start the lab, site.yml, verify.yml
+#   scripts/lab.sh drill           recovery drill: move a server, measure each client's recovery
+#   scripts/lab.sh drill-late-dns  the bad case: DNS updated only after the clients looked the
+#                                  name up again (chrony 4.3: ~30 min, NTPsec 1.2: ~70 min)
+#   scripts/lab.sh all             up, then drill (what `make lab` runs); leaves the lab running
+#   scripts/lab.sh verify          run playbooks/verify.yml against the running lab
+#   scripts/lab.sh down            remove the containers, the network and the lab's files
+#   scripts/lab.sh test            the lab's integration test (tests/integration/test_lab.py)
+#
+# Needs root, podman, debootstrap (scripts/bootstrap-system.sh) and the venv (make venv).
+# Every step prints its name and how long it took.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export CONTAINERS_CONF="$ROOT/molecule/containers.conf"
+export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
+export PATH="$ROOT/.venv/bin:$PATH"
+INVENTORY="$ROOT/inventories/lab"
+BASE_IMAGE=localhost/ntsops/debian12-systemd:latest
+LAB_IMAGE=localhost/ntsops/lab:latest
+STATE_DIR="$ROOT/.cache/lab"
+START=$(date +%s)
+
+step() {
+    # step NAME COMMAND...: run COMMAND, print NAME with its own and the total elapsed time.
+    local name=$1 t0 rc
+    shift
+    t0=$(date +%s)
+    printf '\n==> [%s] %s\n' "$(elapsed "$START")" "$name"
+    set +e
+    "$@"
+    rc=$?
+    set -e
+    printf '<== %s: %s in %ss (total %s)\n' "$name" "$([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)")" \
+        "$(($(date +%s) - t0))" "$(elapsed "$START")"
+    return $rc
+}
+
+elapsed() {
+    local s=$(($(date +%s) - $1))
+    printf '%d:%02d' $((s / 60)) $((s % 60))
+}
+
+build_images() {
+    sh scripts/install-podman-collection.sh
+    sh scripts/build-image.sh
+    # The lab image: the base image plus BIND and dnspython (scripts/lab/Containerfile).
+    # Rebuilt when the base image or the Containerfile changed.
+    local want have
+    want="$(podman image inspect --format '{{.Id}}' "$BASE_IMAGE")-$(sha256sum scripts/lab/Containerfile | cut -c1-16)"
+    have=$(podman image inspect --format '{{ index .Labels "ntsops.lab.recipe" }}' "$LAB_IMAGE" 2>/dev/null || true)
+    if [ "$want" = "$have" ]; then
+        echo "lab image $LAB_IMAGE is up to date"
+        return 0
+    fi
+    podman build --quiet --pull=never --build-arg "BASE=$BASE_IMAGE" --label "ntsops.lab.recipe=$want" \
+        --tag "$LAB_IMAGE" --file scripts/lab/Containerfile scripts/lab >/dev/null
+    echo "lab image $LAB_IMAGE built"
+}
+
+playbook() {
+    ansible-playbook -i "$INVENTORY" "$@"
+}
+
+cmd_up() {
+    step "Build the images (if needed)" build_images
+    step "Start the lab network and containers, configure DNS" playbook playbooks/lab/up.yml
+    step "site.yml: ddns agents, NTS servers, NTS clients" playbook playbooks/site.yml
+    step "verify.yml: check every NTS server as a client would" cmd_verify
+}
+
+cmd_verify() {
+    mkdir -p "$STATE_DIR"
+    playbook playbooks/verify.yml -e "verify_json_file=$STATE_DIR/verify.json" \
+        -e "verify_prometheus_file=$STATE_DIR/verify.prom"
+}
+
+cmd_drill() {
+    step "Recovery drill (address change, DNS updated by the agent)" \
+        python3 scripts/lab_drill.py --inventory "$INVENTORY" --json "$STATE_DIR/drill.json" "$@"
+}
+
+cmd_drill_late_dns() {
+    step "Recovery drill, late DNS (DNS updated after the clients re-resolved)" \
+        python3 scripts/lab_drill.py --inventory "$INVENTORY" --late-dns --json "$STATE_DIR/drill-late-dns.json" "$@"
+}
+
+cmd_down() {
+    step "Remove the lab" playbook playbooks/lab/down.yml
+}
+
+cmd_test() {
+    step "Lab integration test" pytest -q -p no:cacheprovider tests/integration/test_lab.py "$@"
+}
+
+usage() {
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+}
+
+[ $# -ge 1 ] || usage
+command=$1
+shift
+case $command in
+    up) cmd_up ;;
+    verify) step "verify.yml" cmd_verify ;;
+    drill) cmd_drill "$@" ;;
+    drill-late-dns) cmd_drill_late_dns "$@" ;;
+    all) cmd_up && cmd_drill "$@" ;;
+    down) cmd_down ;;
+    test) cmd_test "$@" ;;
+    *) usage ;;
+esac
+printf '\nlab.sh %s: done in %s\n' "$command" "$(elapsed "$START")"
