@@ -108,7 +108,7 @@ def test_role_installs_a_working_agent(pair: BindPair, tmp_path: Path) -> None:
 
     # Start the agent as the unit would: its ExecStart, its PYTHONPATH, the key as a credential.
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
-    argv = [a.replace("%d", str(etc)) for a in shlex.split(exec_start.removeprefix("ExecStart="))]
+    argv = shlex.split(exec_start.removeprefix("ExecStart="))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     agent = AgentLab(pair, "role.example.test", interface="ddnsr0")
     agent.add_interface("192.0.2.110", "2001:db8::110")
