@@ -83,7 +83,9 @@ def container() -> Iterator[tuple[str, int]]:
     name = f"ntsops-ddns-sd-{os.getpid()}"
     podman(
         "run", "-d", "--name", name, "--hostname", "ddns-sd", "--systemd=always", "--network", "none",
-        "--cap-drop", "SYS_TIME", "--cap-add", "SYS_ADMIN", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
+        # SYS_ADMIN lets this container's systemd build the unit's mount-namespace sandbox.
+        "--cap-drop", "SYS_TIME", "--cap-add", "SYS_ADMIN",
+        "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
         "--pull", "never", IMAGE, "/sbin/init",
     )  # fmt: skip
     try:
