@@ -1,0 +1,51 @@
+# Copyright: ntsops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filter exposing the planned-move plan of the recovery model: planned_move_plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils.planned_move import (
+    CHRONY_DEFAULT_NTSREFRESH_S,
+)
+from ansible_collections.ntsops.nts.plugins.module_utils.planned_move import (
+    planned_move_plan as _planned_move_plan,
+)
+
+
+def planned_move_plan(
+    fleet: Any,
+    *,
+    server: str = "chrony",
+    ttl: float = 300,
+    update_latency: float = 0,
+    old_ttl: float | None = None,
+    restart_s: float = 5.0,
+    ntp_address_differs: bool = False,
+    ntsrefresh_s: float = CHRONY_DEFAULT_NTSREFRESH_S,
+) -> dict[str, Any]:
+    """Steps, expected times and per-client predictions of a planned address change."""
+    try:
+        return _planned_move_plan(
+            server,
+            fleet,
+            ttl,
+            update_latency,
+            old_ttl=old_ttl,
+            restart_s=restart_s,
+            ntp_address_differs=ntp_address_differs,
+            ntsrefresh_s=ntsrefresh_s,
+        )
+    except (NtsopsError, TypeError) as exc:
+        raise AnsibleFilterError(f"ntsops.nts.planned_move_plan: {exc}") from exc
+
+
+class FilterModule:
+    """Planned-move filter."""
+
+    def filters(self) -> dict[str, Callable[..., Any]]:
+        return {"planned_move_plan": planned_move_plan}
