@@ -14,7 +14,8 @@ SANITY_TREE := .build/ansible_collections/ntsops/nts
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help bootstrap system venv link lint sanity unit integration test lab requirements clean
+.PHONY: help bootstrap system venv link lint sanity unit integration test lab requirements clean \
+	bench-endpoint bench-simulate bench-ddns
 
 help:
 	@echo "make lab          build what is needed and run the whole job on a local lab"
@@ -23,6 +24,9 @@ help:
 	@echo "make sanity       ansible-test sanity for the collection"
 	@echo "make unit         unit tests"
 	@echo "make integration  integration tests against real chronyd, ntpd and named (root)"
+	@echo "make bench-endpoint  endpoint_check time per step, and 16 addresses against one (root)"
+	@echo "make bench-simulate  time the fleet simulator for 1,000,000 clients"
+	@echo "make bench-ddns      address change -> both DNS servers via the agent; module no-op time (root)"
 
 bootstrap: system venv link
 
@@ -78,6 +82,16 @@ integration: bootstrap
 	pytest -q tests/integration
 
 test: bootstrap lint sanity unit integration
+
+# Benchmarks print their figures and write JSON to benchmarks/results/.
+bench-endpoint: bootstrap
+	$(PY) benchmarks/endpoint_bench.py
+
+bench-simulate: venv link
+	$(PY) benchmarks/simulate_bench.py
+
+bench-ddns: bootstrap
+	$(PY) benchmarks/ddns_bench.py --changes 20 --noop-runs 5
 
 lab:
 	@echo "make lab: the lab is not built yet (see the lab issue)." >&2
