@@ -48,6 +48,11 @@ sys.path.insert(0, str(ROOT / ".collections"))
 from ansible_collections.ntsops.nts.plugins.module_utils import recovery
 
 MODEL_CLIENT = {"chrony": "chrony-4.3", "ntpsec": "ntpsec-1.2"}
+SERVICE = {"chrony": "chrony", "ntpsec": "ntpsec"}
+# The model's input: a client holding all its cookies (chrony NTS_MAX_COOKIES).
+FULL_COOKIES = 8
+# chrony and NTPsec keep an 8-bit reachability register; 0o377: the last 8 polls answered.
+FULL_REACH = 0o377
 SAMPLE_INTERVAL_S = 0.2
 SAMPLER_LOG = "/run/ntsops-drill-sampler.log"
 SAMPLER_PID = "/run/ntsops-drill-sampler.pid"
@@ -157,6 +162,7 @@ class Sample:
     reach: int  # reachability register of that source (0: no valid response yet)
     authenticated: bool  # NTS: cookies held (chrony) / auth ok (NTPsec)
     last_rx: float | None  # NTPsec: when the last packet from the source arrived
+    cookies: int | None = None  # chrony: NTS cookies held for the source
 
 
 def chrony_sampler(name: str) -> str:
@@ -183,7 +189,7 @@ def parse_chrony(line: str, name: str) -> Sample | None:
         if by_name[2] == name:
             auth_rows = [row.split(",") for row in auth.split(";") if row.startswith(name + ",")]
             cookies = int(auth_rows[0][8]) if auth_rows and len(auth_rows[0]) > 8 else 0
-            return Sample(at, by_address[2], int(by_address[5], 8), cookies > 0, None)
+            return Sample(at, by_address[2], int(by_address[5], 8), cookies > 0, None, cookies)
     return Sample(at, None, 0, False, None)
 
 
@@ -296,13 +302,33 @@ def samplers(lab: Lab) -> Iterator[None]:
             )
 
 
+def restart_clients(lab: Lab) -> None:
+    """Fresh client processes: the model's starting point.
+
+    chrony 4.3 replaces a source's address at most once per 1792 s per process
+    (ntp_sources.c), so a client that followed a drill less than 30 min ago would
+    only show that hold-off. The recovery model assumes no replacement in the last
+    1792 s; restarting gives exactly that (cookies come back from ntsdumpdir or a
+    fresh NTS-KE).
+    """
+    for container, kind in lab.clients.items():
+        podman_exec(container, f"systemctl restart {SERVICE[kind]}")
+    log(f"restarted {', '.join(lab.clients)} (chrony 4.3 allows one address replacement per 1792 s per process)")
+
+
 def wait_synchronised(lab: Lab, address: str) -> None:
+    """Every client gets authenticated time from the address and holds all its cookies."""
     deadline = time.monotonic() + PREFLIGHT_TIMEOUT_S
     pending = dict(lab.clients)
     while pending and time.monotonic() < deadline:
         for container, kind in list(pending.items()):
             samples = read_samples(container, kind, lab)
-            if synchronised(samples[-1] if samples else None, address):
+            last = samples[-1] if samples else None
+            # Steady state, as the model assumes: all cookies, and a full reachability
+            # register (8 answered polls: the start-up burst is over).
+            full = last is not None and last.reach == FULL_REACH
+            full = full and last is not None and (last.cookies is None or last.cookies >= FULL_COOKIES)
+            if synchronised(last, address) and full:
                 log(f"{container}: synchronised over NTS to {lab.server_name} at {address}")
                 del pending[container]
         time.sleep(1)
@@ -355,6 +381,7 @@ def drill(lab: Lab, late_dns: bool) -> dict[str, Any]:
     )
     agent = "ntsops-ddns-agent"
     results = {c: Result(c, k, MODEL_CLIENT[k], 2.0**lab.poll) for c, k in lab.clients.items()}
+    restart_clients(lab)
     with samplers(lab):
         wait_synchronised(lab, old)
         if late_dns:
