@@ -24,7 +24,9 @@ if [ "$current" = "$recipe" ]; then
     exit 0
 fi
 
-base="localhost/ntsops/debian12-rootfs:$recipe"
+# The debootstrap root file system depends only on this script (suite, mirror,
+# variant), so a Containerfile change reuses it and skips the slow part.
+base="localhost/ntsops/debian12-rootfs:$(sha256sum "$0" | cut -c1-16)-$SUITE"
 work=$(mktemp -d /var/tmp/ntsops-rootfs.XXXXXX)
 trap 'rm -rf "$work"' EXIT INT TERM
 
@@ -49,7 +51,7 @@ podman build --quiet --pull=never --build-arg "BASE=$base" \
 
 # Old rootfs images of earlier recipes are no longer needed.
 podman images --format '{{.Repository}}:{{.Tag}}' \
-    | grep '^localhost/ntsops/debian12-rootfs:' | grep -v ":$recipe\$" \
+    | grep '^localhost/ntsops/debian12-rootfs:' | grep -vF "$base" \
     | while read -r old; do podman rmi "$old" >/dev/null 2>&1 || true; done
 
 echo "build-image: $IMAGE built (recipe $recipe)"

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: ntsops contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Write each role README's variable table from its meta/argument_specs.yml.

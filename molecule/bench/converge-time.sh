@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Measure how long ntsops.nts.server takes to converge N chrony NTS servers in one
 # run, and how long a second run that changes nothing takes.
 # Usage: molecule/bench/converge-time.sh [N ...]   (default: 1 4)

@@ -35,7 +35,7 @@ def test_readme_table_matches_argument_specs(role: Path) -> None:
     readme = role / "README.md"
     text = readme.read_text(encoding="utf-8")
     expected = GEN.updated_readme(text, GEN.render_table(role / "meta" / "argument_specs.yml"), readme)
-    assert text == expected, f"{readme} is out of date: run scripts/gen-role-readme.py"
+    assert text == expected, f"{readme} is out of date: run .venv/bin/python scripts/gen-role-readme.py"
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda role: role.name)
