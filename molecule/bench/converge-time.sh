@@ -14,7 +14,9 @@ export ANSIBLE_PIPELINING=True
 export PATH="$ROOT/.venv/bin:$PATH"
 IMAGE=localhost/ntsops/debian12-systemd:latest
 NETWORK=ntsops-bench
-SUBNET_PREFIX=10.89.49
+# A /27 of TEST-NET-3 that neither the lab nor the Molecule scenarios use.
+SUBNET_PREFIX=203.0.113
+SUBNET=203.0.113.160/27
 WORK=$(mktemp -d /tmp/ntsops-bench.XXXXXX)
 containers=()
 
@@ -30,7 +32,7 @@ trap cleanup EXIT INT TERM
 sh "$ROOT/scripts/install-podman-collection.sh"
 sh "$ROOT/scripts/build-image.sh"
 sh "$ROOT/molecule/shared/make-test-pki.sh" "$WORK/pki" nts.ntsops.test >/dev/null
-podman network exists "$NETWORK" || podman network create --subnet "$SUBNET_PREFIX.0/24" "$NETWORK" >/dev/null
+podman network exists "$NETWORK" || podman network create --subnet "$SUBNET" "$NETWORK" >/dev/null
 
 elapsed() {
     awk -v start="$1" -v end="$2" 'BEGIN { printf "%.1f", end - start }'
@@ -43,8 +45,8 @@ run_for() {
         name="ntsops-bench-$count-$i"
         containers+=("$name")
         podman run -d --name "$name" --hostname "$name" --systemd=always --cap-drop=SYS_TIME \
-            --network "$NETWORK" --ip "$SUBNET_PREFIX.$((count * 10 + i))" "$IMAGE" /sbin/init >/dev/null
-        echo "$name ansible_connection=containers.podman.podman nts_bench_address=$SUBNET_PREFIX.$((count * 10 + i))" >>"$inventory"
+            --network "$NETWORK" --ip "$SUBNET_PREFIX.$((160 + count * 5 + i))" "$IMAGE" /sbin/init >/dev/null
+        echo "$name ansible_connection=containers.podman.podman nts_bench_address=$SUBNET_PREFIX.$((160 + count * 5 + i))" >>"$inventory"
     done
     for name in "${containers[@]}"; do
         podman exec "$name" systemctl is-system-running --wait >/dev/null 2>&1 || true

@@ -393,8 +393,9 @@ class NtpsecServer(_Daemon):
     """NTPsec 1.2.2 ntpd serving NTS inside `host`'s namespace (NTS-KE fixed at 4460).
 
     With no upstream, NTPsec answers unsynchronised (stratum 0, LI 3). `orphan`
-    (default 6) adds `tos orphan N orphanwait 0`, so it claims stratum N right away
-    and a real client will synchronise to it; pass orphan=None to see stratum 0.
+    (default 6) adds `tos orphan N orphanwait 0`, so it claims stratum N a few
+    seconds after start (start() waits for that) and a real client will
+    synchronise to it; pass orphan=None to see stratum 0.
     """
 
     name = "ntpd"
@@ -468,11 +469,30 @@ class NtpsecServer(_Daemon):
                 except TimeoutError as exc:
                     if time.monotonic() > deadline:
                         raise DaemonError(f"ntpd NTS-KE not answering within {timeout} s:\n{self.log_tail()}") from exc
+            if self.orphan is not None:
+                self._wait_orphan_stratum(deadline)
         except BaseException:
             self.stop()
             raise
         self._register()
         return self
+
+    def _wait_orphan_stratum(self, deadline: float) -> None:
+        """Poll with plain NTP until ntpd claims its orphan stratum (LI != 3, stratum > 0)."""
+        # 48-byte NTPv4 client request (LI 0, VN 4, mode 3) with a non-zero transmit time.
+        request = bytes([0x23]) + bytes(39) + (0x0123456789ABCDEF).to_bytes(8, "big")
+        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+        with contextlib.closing(self.host.socket(family, socket.SOCK_DGRAM)) as sock:  # type: ignore[union-attr]
+            sock.settimeout(0.5)
+            while time.monotonic() < deadline:
+                self._check_running()
+                with contextlib.suppress(OSError):
+                    sock.sendto(request, (self.address, self.port))
+                    reply = sock.recv(512)
+                    if len(reply) >= 48 and reply[0] >> 6 != 3 and reply[1] != 0:
+                        return
+                time.sleep(0.2)
+        raise DaemonError(f"ntpd did not reach its orphan stratum in time:\n{self.log_tail()}")
 
     def restart(self, timeout: float = 15.0) -> NtpsecServer:
         self.stop()
