@@ -15,7 +15,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help bootstrap system venv link lint sanity unit integration test lab requirements clean \
-	bench-endpoint bench-simulate bench-ddns
+	bench-endpoint bench-simulate bench-ddns bench-herd
 
 help:
 	@echo "make lab          build what is needed and run the whole job on a local lab"
@@ -27,6 +27,7 @@ help:
 	@echo "make bench-endpoint  endpoint_check time per step, and 16 addresses against one (root)"
 	@echo "make bench-simulate  time the fleet simulator for 1,000,000 clients"
 	@echo "make bench-ddns      address change -> both DNS servers via the agent; module no-op time (root)"
+	@echo "make bench-herd      NTS-KE capacity of local chronyd, and its rate limit against a NAT herd (root)"
 
 bootstrap: system venv link
 
@@ -92,6 +93,10 @@ bench-simulate: venv link
 
 bench-ddns: bootstrap
 	$(PY) benchmarks/ddns_bench.py --changes 20 --noop-runs 5
+
+bench-herd: bootstrap
+	$(PY) benchmarks/herd_capacity.py
+	$(PY) benchmarks/herd_ratelimit.py
 
 lab:
 	@echo "make lab: the lab is not built yet (see the lab issue)." >&2
