@@ -20,7 +20,8 @@ description:
     recovery model (as for the C(ntsops.nts.max_ttl) filter). A TTL above what the budget allows is refused.
   - Only timeouts are retried (O(retries) times). A retried update that had in fact landed is recognised.
 version_added: 0.1.0
-author: ntsops contributors (@ntsops)
+author:
+  - ntsops developers (@ntsops)
 requirements:
   - dnspython >= 2.0 on the host that runs the module
 options:
