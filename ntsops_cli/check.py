@@ -20,8 +20,6 @@ from ansible_collections.ntsops.nts.plugins.module_utils.endpoint import CheckOp
 from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
 from ansible_collections.ntsops.nts.plugins.module_utils.nts_client import NTS_KE_PORT
 
-import ntsops_cli  # noqa: F401 - puts the checkout's collection on sys.path
-
 
 def _unknown_on_usage_error(parser: argparse.ArgumentParser) -> None:
     """Bad arguments are UNKNOWN (3) for a monitoring plugin, not argparse's 2."""

@@ -25,8 +25,6 @@ from ansible_collections.ntsops.nts.plugins.module_utils import herd
 from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
 from ansible_collections.ntsops.nts.plugins.module_utils.nts_client import NTS_KE_PORT
 
-import ntsops_cli  # noqa: F401 - puts the checkout's collection on sys.path
-
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 FAILURE_WORDS = {
     "refused": "refused (TCP RST)",
