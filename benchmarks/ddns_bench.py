@@ -92,7 +92,7 @@ def main() -> int:
         }
         before = pair.update_count()
         module_times = []
-        for _ in range(args.noop_runs):
+        for _run_index in range(args.noop_runs):
             run = run_ddns_record(pair.netns, noop_args)
             if run.failed or run.result.get("changed"):
                 raise SystemExit(f"no-op run was not a no-op: {run.stdout}")

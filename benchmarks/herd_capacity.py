@@ -61,11 +61,11 @@ def measure_s_time(server: Any, ca_path: str, seconds: float, parallel: int) -> 
     started = time.monotonic()
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(parallel)]
+             for _process_index in range(parallel)]
     outputs = []
     try:
         for proc in procs:
-            out, _ = proc.communicate(timeout=seconds + 30)
+            out, _stderr = proc.communicate(timeout=seconds + 30)
             outputs.append(out)
     finally:
         for proc in procs:
@@ -97,7 +97,7 @@ def measure_s_time(server: Any, ca_path: str, seconds: float, parallel: int) -> 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--generators", default="1x8,2x8", help="PROCESSESxCONCURRENCY list")
     parser.add_argument("--stime", default="1,2", help="numbers of parallel s_time clients")

@@ -48,14 +48,14 @@ def spread_curve(clients: int, window: float, seed: int) -> dict[str, Any]:
     """Uniform random re-keying phases over one poll interval, as arrivals per bin."""
     rng = random.Random(seed)  # noqa: S311 - reproducible phases, not secrets
     bins = [0] * round(window / CURVE_BIN_S)
-    for _ in range(clients):
+    for _client_index in range(clients):
         bins[min(len(bins) - 1, int(rng.uniform(0, window) / CURVE_BIN_S))] += 1
     return herd.curve_document(bins, CURVE_BIN_S, clients=clients, window_s=window, seed=seed)
 
 
 def run_case(label: str, limit_line: str, clients: int, shape: list[str], duration: float) -> dict[str, Any]:
     with herdlab.chrony_server([limit_line]) as (server, ca_path):
-        summary, _ = herdlab.run_herd([
+        summary, _herd_output = herdlab.run_herd([
             "127.0.0.1", "--port", str(server.ntsport), "--ca", str(ca_path), "--clients", str(clients),
             "--duration", f"{duration:g}", "--source-address", SOURCE, "--concurrency", "16", *shape,
         ])
@@ -78,7 +78,7 @@ def run_case(label: str, limit_line: str, clients: int, shape: list[str], durati
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--at-once", type=int, default=200, help="clients of the 'at once' group (<= 255)")
     parser.add_argument("--spread", type=int, default=400, help="clients of the 'over one poll' group")
     parser.add_argument("--poll", type=int, default=4, help="poll exponent of the spread group (window 2^poll s)")
