@@ -36,11 +36,11 @@ def in_lab(lab, args: Sequence[str], timeout: float = 60) -> subprocess.Complete
 
 
 def perfdata(line: str) -> dict[str, str]:
-    _, _, data = line.partition(" | ")
+    _status, _separator, data = line.partition(" | ")
     items = re.findall(r"'[^']*'=\S*|\S+", data)
     for item in items:
         assert PERFDATA_ITEM.match(item), item
-    return {label.strip("'"): value for label, _, value in (item.partition("=") for item in items)}
+    return {label.strip("'"): value for label, _equals, value in (item.partition("=") for item in items)}
 
 
 def prometheus_samples(text: str) -> dict[tuple[str, str | None], float]:

@@ -413,7 +413,7 @@ def run_ddns_record(
     if match is None:
         raise RuntimeError(f"no result from ansible: {completed.stdout}\n{completed.stderr}")
     decoder = json.JSONDecoder()
-    result, _ = decoder.raw_decode(match.group(2))
+    result, _end_index = decoder.raw_decode(match.group(2))
     return AnsibleRun(match.group(1), result, completed.stdout, completed.stderr, seconds)
 
 

@@ -61,7 +61,7 @@ def serve(listen: tuple[str, int], primary: tuple[str, int], key: tuple[str, str
         server.settimeout(0.5)
         while time.monotonic() < deadline:
             try:
-                client, _ = server.accept()
+                client, _client_address = server.accept()
             except TimeoutError:
                 continue
             with client, socket.create_connection(primary, timeout=5) as upstream:
