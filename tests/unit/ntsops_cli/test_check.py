@@ -55,7 +55,7 @@ def _result(*entries: dict[str, Any]) -> dict[str, Any]:
 def _entry(**changes: Any) -> dict[str, Any]:
     entry = copy.deepcopy(GOOD_ENTRY)
     for dotted, value in changes.items():
-        section, _, key = dotted.partition("__")
+        section, _separator, key = dotted.partition("__")
         if key:
             entry[section][key] = value
         else:
@@ -162,10 +162,10 @@ def _parse_exposition(text: str) -> tuple[dict[str, tuple[str, str]], list[tuple
     sample = re.compile(r'^([a-z_]+)\{((?:[a-z_]+="(?:[^"\\]|\\.)*",?)*)\} (\S+)$')
     for line in text.splitlines():
         if line.startswith("# HELP "):
-            metric, _, words = line[7:].partition(" ")
+            metric, _space, words = line[7:].partition(" ")
             help_text[metric] = words
         elif line.startswith("# TYPE "):
-            metric, _, kind = line[7:].partition(" ")
+            metric, _space, kind = line[7:].partition(" ")
             assert metric in help_text, f"TYPE before HELP for {metric}"
             assert metric not in declared, f"{metric} declared twice"
             declared[metric] = (kind, help_text[metric])
@@ -182,7 +182,7 @@ def test_prometheus_one_series_per_address() -> None:
     result = _result(GOOD_ENTRY, DEAD_ENTRY)
     text = monitoring.prometheus_output("time.example", result, monitoring.CRITICAL, 0.25)
     declared, samples = _parse_exposition(text)
-    assert all(kind == "gauge" for kind, _ in declared.values())
+    assert all(kind == "gauge" for kind, _help in declared.values())
     values = {(metric, labels.get("address")): value for metric, labels, value in samples}
     assert values[("ntsops_nts_check_status", None)] == 2
     assert values[("ntsops_nts_addresses", None)] == 2
@@ -199,7 +199,7 @@ def test_prometheus_one_series_per_address() -> None:
     assert ("ntsops_nts_tls_handshake_seconds", "2001:db8::99") not in values
     assert ("ntsops_nts_authenticated", "2001:db8::99") not in values
     assert values[("ntsops_nts_problems", "2001:db8::99")] == 1
-    for metric, labels, _ in samples:
+    for metric, labels, _value in samples:
         if metric.startswith("ntsops_nts_check") or metric == "ntsops_nts_addresses":
             assert labels == {"name": "time.example"}
         else:
@@ -217,13 +217,14 @@ def test_prometheus_label_values_are_escaped() -> None:
 
 @pytest.fixture
 def canned(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Replace the network check with a canned result; records the options it got."""
+    """Replace the network check with a canned result (or the exception in "error"); records the options it got."""
     seen: dict[str, Any] = {"result": _result(GOOD_ENTRY)}
 
     def fake_check(options: Any, addresses: Any = None) -> dict[str, Any]:
         seen["options"], seen["addresses"] = options, addresses
-        if isinstance(seen["result"], Exception):
-            raise seen["result"]
+        error = seen.get("error")
+        if error is not None:
+            raise error
         return copy.deepcopy(seen["result"])
 
     monkeypatch.setattr(check_cli, "check_endpoint", fake_check)
@@ -258,12 +259,12 @@ def test_exit_code_is_the_status_in_every_format(
         assert data["status"] == monitoring.STATUS_NAMES[expected]
         assert data["addresses"] == canned["result"]["addresses"]
     elif output == "--prometheus":
-        _, samples = _parse_exposition(out)
+        _declared, samples = _parse_exposition(out)
         assert ("ntsops_nts_check_status", {"name": "time.example"}, float(expected)) in samples
 
 
 def test_name_that_does_not_resolve_is_unknown(canned: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    canned["result"] = EndpointCheckError("nowhere.example does not resolve: Name or service not known")
+    canned["error"] = EndpointCheckError("nowhere.example does not resolve: Name or service not known")
     assert main(["check", "nowhere.example"]) == monitoring.UNKNOWN
     assert capsys.readouterr().out == (
         "NTS UNKNOWN - nowhere.example: nowhere.example does not resolve: Name or service not known\n")

@@ -194,7 +194,7 @@ def _listener(accept_and_close: bool) -> tuple[socket.socket, threading.Thread |
 
     def serve() -> None:
         try:
-            conn, _ = server.accept()
+            conn, _peer = server.accept()
             conn.close()
         except OSError:
             pass
@@ -251,7 +251,7 @@ def test_command_needs_an_ipv4_loopback_target_for_generated_sources(capsys: pyt
 
 
 def test_command_report_and_exit_code(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    runner, _ = _canned_runner({f"127.0.1.{i}": ["ok", "closed"] for i in (1, 2)})
+    runner, _used_sources = _canned_runner({f"127.0.1.{i}": ["ok", "closed"] for i in (1, 2)})
     real_run_herd = herd.run_herd
     monkeypatch.setattr(herd, "run_herd", lambda options: real_run_herd(options, runner))
     code = main(["herd", "127.0.0.1", "--clients", "8", "--duration", "2", "--source-addresses", "2"])

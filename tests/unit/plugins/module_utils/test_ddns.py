@@ -62,7 +62,7 @@ class FakeServer:
         elif rdtype == "SOA" and qname == ZONE:
             response.answer.append(self._soa())
         else:
-            if not any(name == qname for name, _ in self.records):
+            if not any(name == qname for name, _rdtype in self.records):
                 response.set_rcode(dns.rcode.NXDOMAIN)
             response.authority.append(self._soa())
         return response
@@ -84,7 +84,7 @@ class FakeServer:
                 self.records.pop(key, None)
             else:
                 # dnspython puts every added RR in an RRset of its own (force_unique).
-                _, values = self.records.get(key, (0, []))
+                _old_ttl, values = self.records.get(key, (0, []))
                 self.records[key] = (rrset.ttl, sorted({*values, *(r.to_text() for r in rrset)}))
         self.serial += 1
         return response
@@ -113,7 +113,7 @@ class FakeTransport:
         return self.resolver
 
     def updates(self) -> list[Any]:
-        return [m for m, _, _ in self.sent if m.opcode() == dns.opcode.UPDATE]
+        return [m for m, _address, _port in self.sent if m.opcode() == dns.opcode.UPDATE]
 
 
 def zone_records(**extra: tuple[int, list[str]]) -> dict[tuple[str, str], tuple[int, list[str]]]:
@@ -141,7 +141,7 @@ def lab(
 def sync(primary: FakeServer, secondary: FakeServer) -> Callable[[float], None]:
     """A sleep() that completes the zone transfer, as NOTIFY + IXFR would."""
 
-    def sleep(_: float) -> None:
+    def sleep(_seconds: float) -> None:
         secondary.records = dict(primary.records)
         secondary.serial = primary.serial
 
@@ -240,30 +240,30 @@ def test_desired_states() -> None:
 
 
 def test_find_zone_from_authority_soa_of_a_missing_name() -> None:
-    _, client, _, _ = lab()
+    _transport, client, _primary, _secondary = lab()
     info = ddns.find_zone(client, NAME, PRIMARY)
     assert (info.zone, info.mname, info.serial, info.primary) == (ZONE, f"ns1.{ZONE}", 1, PRIMARY)
 
 
 def test_find_zone_without_server_uses_the_resolver_and_the_mname() -> None:
-    transport, client, primary, _ = lab()
+    transport, client, primary, _secondary = lab()
     transport.servers["127.0.0.53"] = primary
     transport.hosts[f"ns1.{ZONE}"] = ["127.0.0.1"]
     info = ddns.find_zone(client, NAME, None)
     assert info.primary == ddns.Endpoint("127.0.0.1", 53)
-    first, address, _ = transport.sent[0]
+    first, address, _port = transport.sent[0]
     assert address == "127.0.0.53"
     assert first.flags & dns.flags.RD
 
 
 def test_find_zone_refused_means_zone_not_found() -> None:
-    _, client, _, _ = lab()
+    _transport, client, _primary, _secondary = lab()
     with pytest.raises(ddns.DdnsZoneNotFoundError, match=r"serves no zone containing ntp\.other\.test\."):
         ddns.find_zone(client, "ntp.other.test", PRIMARY)
 
 
 def test_find_zone_not_authoritative() -> None:
-    _, client, primary, _ = lab()
+    _transport, client, primary, _secondary = lab()
     primary.authoritative = False
     with pytest.raises(ddns.DdnsZoneNotFoundError, match="not authoritative"):
         ddns.find_zone(client, NAME, PRIMARY)
@@ -276,14 +276,14 @@ def test_find_zone_referral_names_the_delegation() -> None:
             response.authority.append(dns.rrset.from_text("sub.example.test.", 60, "IN", "NS", "ns.sub.example.test."))
             return response
 
-    transport, client, _, _ = lab()
+    transport, client, _primary, _secondary = lab()
     transport.servers["127.0.0.1"] = Referral()
     with pytest.raises(ddns.DdnsZoneNotFoundError, match=r"delegated to sub\.example\.test\."):
         ddns.find_zone(client, "ntp.sub.example.test", PRIMARY)
 
 
 def test_given_zone_must_be_an_apex_and_contain_the_name() -> None:
-    _, client, _, _ = lab()
+    _transport, client, _primary, _secondary = lab()
     with pytest.raises(ddns.DdnsInputError, match="NOTZONE"):
         ddns.plan(client, "ntp.other.test", {}, PRIMARY, zone=ZONE)
     with pytest.raises(ddns.DdnsZoneNotFoundError, match="not a zone apex"):
@@ -302,7 +302,7 @@ def test_cname_at_the_name_is_refused() -> None:
                 response.answer = [dns.rrset.from_text(NAME, 60, "IN", "CNAME", "other.example.test.")]
             return response
 
-    transport, client, _, _ = lab(records)
+    transport, client, _primary, _secondary = lab(records)
     transport.servers["127.0.0.1"] = WithCname(records)
     with pytest.raises(ddns.DdnsInputError, match="is a CNAME"):
         ddns.plan(client, NAME, {}, PRIMARY)
@@ -312,7 +312,7 @@ def test_cname_at_the_name_is_refused() -> None:
 
 
 def test_noop_sends_no_update() -> None:
-    transport, client, _, _ = lab(zone_records(a=(60, ["192.0.2.1"])))
+    transport, client, _primary, _secondary = lab(zone_records(a=(60, ["192.0.2.1"])))
     wanted = ddns.desired_states("present", 60, ["192.0.2.1"], None)
     result = ddns.ensure_records(client, NAME, wanted, ttl=60, server=PRIMARY)
     assert result.changed is False
@@ -321,7 +321,7 @@ def test_noop_sends_no_update() -> None:
 
 
 def test_ttl_difference_is_a_change() -> None:
-    _, client, _, _ = lab(zone_records(a=(300, ["192.0.2.1"])))
+    _transport, client, _primary, _secondary = lab(zone_records(a=(300, ["192.0.2.1"])))
     the_plan = ddns.plan(client, NAME, ddns.desired_states("present", 60, ["192.0.2.1"], None), PRIMARY)
     assert the_plan.changed_families == ("ipv4",)
 
@@ -345,7 +345,7 @@ def test_one_update_changes_both_families_with_prerequisites() -> None:
 
 
 def test_unchanged_family_is_not_touched() -> None:
-    transport, client, _, _ = lab(zone_records(a=(60, ["192.0.2.1"]), a_aaaa=(60, ["2001:db8::1"])))
+    transport, client, _primary, _secondary = lab(zone_records(a=(60, ["192.0.2.1"]), a_aaaa=(60, ["2001:db8::1"])))
     wanted = ddns.desired_states("present", 60, ["192.0.2.2"], ["2001:db8::1"])
     ddns.ensure_records(client, NAME, wanted, ttl=60, server=PRIMARY, wait=False)
     [update] = transport.updates()
@@ -354,14 +354,14 @@ def test_unchanged_family_is_not_touched() -> None:
 
 
 def test_absent_removes_only_the_given_family() -> None:
-    _, client, primary, _ = lab(zone_records(a=(60, ["192.0.2.1"]), a_aaaa=(60, ["2001:db8::1"])))
+    _transport, client, primary, _secondary = lab(zone_records(a=(60, ["192.0.2.1"]), a_aaaa=(60, ["2001:db8::1"])))
     ddns.ensure_records(client, NAME, ddns.desired_states("absent", 0, None, []), ttl=0, server=PRIMARY, wait=False)
     assert (NAME, "AAAA") not in primary.records
     assert primary.records[(NAME, "A")] == (60, ["192.0.2.1"])
 
 
 def test_check_mode_sends_no_update_and_reports_current_state() -> None:
-    transport, client, _, _ = lab(zone_records(a=(60, ["192.0.2.1"])))
+    transport, client, _primary, _secondary = lab(zone_records(a=(60, ["192.0.2.1"])))
     wanted = ddns.desired_states("present", 60, ["192.0.2.9"], None)
     result = ddns.ensure_records(client, NAME, wanted, ttl=60, server=PRIMARY, check_mode=True)
     assert result.changed
@@ -371,9 +371,9 @@ def test_check_mode_sends_no_update_and_reports_current_state() -> None:
 
 
 def test_concurrent_writer_is_reported_with_both_states() -> None:
-    _, client, primary, _ = lab(zone_records(a=(60, ["192.0.2.1"])))
+    _transport, client, primary, _secondary = lab(zone_records(a=(60, ["192.0.2.1"])))
 
-    def other_writer(_: Any) -> None:
+    def other_writer(_message: Any) -> None:
         primary.records[(NAME, "A")] = (60, ["192.0.2.99"])
 
     primary.on_update = other_writer
@@ -384,9 +384,9 @@ def test_concurrent_writer_is_reported_with_both_states() -> None:
 
 
 def test_update_that_landed_before_a_timeout_is_recognised() -> None:
-    _, client, primary, _ = lab(zone_records(a=(60, ["192.0.2.1"])))
+    _transport, client, primary, _secondary = lab(zone_records(a=(60, ["192.0.2.1"])))
 
-    def landed_earlier(_: Any) -> None:
+    def landed_earlier(_message: Any) -> None:
         primary.records[(NAME, "A")] = (60, ["192.0.2.2"])
 
     primary.on_update = landed_earlier
@@ -406,7 +406,7 @@ def test_update_that_landed_before_a_timeout_is_recognised() -> None:
     ],
 )
 def test_update_rcodes_become_clear_errors(rcode: int, error: type[Exception], text: str) -> None:
-    _, client, primary, _ = lab()
+    _transport, client, primary, _secondary = lab()
     primary.update_rcode = rcode
     with pytest.raises(error, match=text):
         ddns.ensure_records(
@@ -431,7 +431,7 @@ def test_update_rcodes_become_clear_errors(rcode: int, error: type[Exception], t
     ],
 )
 def test_transport_errors_are_mapped_and_not_retried(exception: BaseException, error: type, text: str) -> None:
-    transport, client, _, _ = lab(retries=3)
+    transport, client, _primary, _secondary = lab(retries=3)
     transport.failures = [exception]
     with pytest.raises(error, match=text):
         ddns.find_zone(client, NAME, PRIMARY)
@@ -439,7 +439,7 @@ def test_transport_errors_are_mapped_and_not_retried(exception: BaseException, e
 
 
 def test_timeouts_are_retried_a_bounded_number_of_times() -> None:
-    transport, client, _, _ = lab(retries=2)
+    transport, client, _primary, _secondary = lab(retries=2)
     transport.failures = [dns.exception.Timeout()] * 3
     with pytest.raises(ddns.DdnsTimeoutError, match=r"within 1 s \(3 tries\)"):
         ddns.find_zone(client, NAME, PRIMARY)
@@ -457,7 +457,7 @@ def test_answer_with_another_id_is_rejected() -> None:
             response.id = (message.id + 1) % 65536
             return response
 
-    transport, client, _, _ = lab()
+    transport, client, _primary, _secondary = lab()
     transport.servers["127.0.0.1"] = WrongId(zone_records())
     with pytest.raises(ddns.DdnsProtocolError, match="wrong message id"):
         ddns.find_zone(client, NAME, PRIMARY)
@@ -479,7 +479,7 @@ def test_bad_client_settings() -> None:
 
 
 def test_authoritative_servers_from_ns_and_glue() -> None:
-    _, client, _, _ = lab()
+    _transport, client, _primary, _secondary = lab()
     info = ddns.find_zone(client, NAME, PRIMARY)
     servers = ddns.authoritative_servers(client, info)
     assert servers == [
@@ -489,7 +489,7 @@ def test_authoritative_servers_from_ns_and_glue() -> None:
 
 
 def test_propagation_waits_for_the_secondary() -> None:
-    _, client, primary, secondary = lab()
+    _transport, client, primary, secondary = lab()
     info = ddns.find_zone(client, NAME, PRIMARY)
     expected = {"ipv4": ddns.RRsetState(("192.0.2.5",), 60)}
     primary.records[(NAME, "A")] = (60, ["192.0.2.5"])
@@ -509,7 +509,7 @@ def test_propagation_waits_for_the_secondary() -> None:
 
 
 def test_propagation_timeout_raises_with_the_result() -> None:
-    _, client, _, secondary = lab()
+    _transport, client, _primary, secondary = lab()
     secondary.refuse = True
     now = [0.0]
 
@@ -534,7 +534,7 @@ def test_propagation_timeout_raises_with_the_result() -> None:
 
 
 def test_ttl_mismatch_on_a_secondary_is_not_up_to_date() -> None:
-    _, client, primary, _secondary = lab(zone_records(a=(300, ["192.0.2.5"])))
+    _transport, client, primary, _secondary = lab(zone_records(a=(300, ["192.0.2.5"])))
     info = ddns.find_zone(client, NAME, PRIMARY)
     primary.records[(NAME, "A")] = (60, ["192.0.2.5"])
     statuses = ddns.check_servers(
@@ -553,7 +553,7 @@ def test_choose_ttl() -> None:
     assert ddns.choose_ttl(limit, budget) == (limit, limit, [])
     with pytest.raises(ddns.DdnsBudgetError, match=f"ttl {limit + 1} s is above {limit} s"):
         ddns.choose_ttl(limit + 1, budget)
-    ttl, _, warnings = ddns.choose_ttl(limit + 1, budget, allow_ttl_over_budget=True)
+    ttl, _max_ttl, warnings = ddns.choose_ttl(limit + 1, budget, allow_ttl_over_budget=True)
     assert ttl == limit + 1
     assert warnings
     assert ddns.choose_ttl(30, None) == (30, None, [])
@@ -575,7 +575,7 @@ def test_budget_without_the_recovery_model(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_zone_text_for_diff() -> None:
-    _, client, _, _ = lab(zone_records(a=(300, ["192.0.2.1"])))
+    _transport, client, _primary, _secondary = lab(zone_records(a=(300, ["192.0.2.1"])))
     the_plan = ddns.plan(client, NAME, ddns.desired_states("present", 60, ["192.0.2.2"], []), PRIMARY)
     assert the_plan.zone_text("before") == f"{NAME} 300 IN A 192.0.2.1\n"
     assert the_plan.zone_text("after") == f"{NAME} 60 IN A 192.0.2.2\n"
@@ -583,12 +583,12 @@ def test_zone_text_for_diff() -> None:
 
 
 def test_reads_from_the_primary_are_signed_other_queries_are_not() -> None:
-    transport, client, _, _ = lab(zone_records(a=(60, ["192.0.2.1"])))
+    transport, client, _primary, _secondary = lab(zone_records(a=(60, ["192.0.2.1"])))
     wanted = ddns.desired_states("present", 60, ["192.0.2.1"], None)
     ddns.ensure_records(client, NAME, wanted, ttl=60, server=PRIMARY)
     signed = {
         (m.question[0].name.to_text(), dns.rdatatype.to_text(m.question[0].rdtype), address)
-        for m, address, _ in transport.sent
+        for m, address, _port in transport.sent
         if m.keyring is not None
     }
     # SOA discovery and the A/AAAA reads at the primary; not the NS set or the propagation checks.
@@ -596,7 +596,7 @@ def test_reads_from_the_primary_are_signed_other_queries_are_not() -> None:
 
 
 def test_resolver_query_is_not_signed() -> None:
-    transport, client, primary, _ = lab()
+    transport, client, primary, _secondary = lab()
     transport.servers["127.0.0.53"] = primary
     transport.hosts[f"ns1.{ZONE}"] = ["127.0.0.1"]
     ddns.find_zone(client, NAME, None)

@@ -161,14 +161,14 @@ def test_reconcile_publishes_and_logs_old_and_new() -> None:
 
 def test_family_without_an_address_is_left_alone() -> None:
     addresses = {"ipv4": "", "ipv6": "2001:db8::7\n"}
-    agent, out, _ = make_agent(addresses, zone_records(a=(60, ["192.0.2.1"])))
+    agent, out, _sent = make_agent(addresses, zone_records(a=(60, ["192.0.2.1"])))
     assert agent.reconcile("periodic reconcile")
     assert "no usable address from interface eth0; its record is left alone" in out.getvalue()
     assert "A 192.0.2.1" not in out.getvalue()
 
 
 def test_dns_error_is_logged_and_reported() -> None:
-    agent, out, _ = make_agent({"ipv4": IP_ADDR_4, "ipv6": "x"})
+    agent, out, _sent = make_agent({"ipv4": IP_ADDR_4, "ipv6": "x"})
     agent.client.transport.servers["127.0.0.1"].update_rcode = 5  # type: ignore[attr-defined]
     assert not agent.reconcile("periodic reconcile")
     text = out.getvalue()
