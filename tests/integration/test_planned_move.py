@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import secrets
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from ansible_collections.ntsops.nts.plugins.module_utils.planned_move import planned_move_plan
 from ansible_collections.ntsops.nts.plugins.module_utils.recovery import planned_move_client, recovery_time
 from harness.ca import TestCA
-from harness.daemons import ChronyClient, ChronyServer
+from harness.daemons import NTPD, ChronyClient, ChronyServer, DaemonError, _Daemon
 from harness.lab import Daemons
 from harness.netns import Host, Network
 
@@ -229,7 +231,9 @@ def do_move(move: Move, ntp_address: str = NEW) -> tuple[float, float, float]:
     announced address, longest gap in valid responses around the move)."""
     move.announce(ntp_address)
     move.update_dns(NEW)
-    wait(2 * move.interval)  # a clean run of samples through the announce restart
+    # A clean run of samples through the announce restart, then a random part of a
+    # poll, so that the key change falls anywhere in the client's poll cycle.
+    wait(2 * move.interval + random.uniform(0, move.interval))  # noqa: S311 - not for security
     before = move.counters.read()
     moved_at = move.rekey()
     deadline = moved_at + 6 * move.interval + 5
@@ -357,3 +361,139 @@ def test_announcing_an_address_other_than_the_names_recovers_from_the_trap(move_
     outage = back[1] - back[0]
     assert minimum["minimum_recovery_earliest_s"] <= outage <= model_cost + move.interval + 0.3
 
+
+NTPQ = NTPD.parent.parent / "bin" / "ntpq"
+
+
+class NtpsecClient(_Daemon):
+    """NTPsec 1.2.2 ntpd as an NTS client of NAME, alone in its namespace (it binds every address)."""
+
+    name = "ntpd-client"
+
+    def __init__(self, workdir: Path, host: Host, ca_path: Path, poll: int) -> None:
+        super().__init__(workdir, host)
+        self.conf_path = self.workdir / "ntp.conf"
+        self.log_path = self.workdir / "ntpd.log"
+        self.ca_path = ca_path
+        self.poll = poll
+
+    def _argv(self) -> list[str]:
+        return [str(NTPD), "-n", "-c", str(self.conf_path), "-p", str(self.workdir / "ntpd.pid"),
+                "-l", str(self.log_path)]
+
+    def start(self) -> NtpsecClient:
+        self.conf_path.write_text("\n".join([
+            "disable kernel",
+            f"driftfile {self.workdir / 'drift'}",
+            f"nts ca {self.ca_path}",
+            f"server {NAME} nts iburst minpoll {self.poll} maxpoll {self.poll}",
+            "restrict default nomodify noquery",
+            "restrict 127.0.0.1",
+            "",
+        ]))
+        self._spawn()
+        self._register()
+        return self
+
+    def peer(self) -> dict[str, str]:
+        """srcadr, rec (last valid packet, NTP timestamp) and reach of the one association."""
+        if self.host is None:
+            raise DaemonError("ntpd client needs a namespace")
+        out = self.host.run([str(NTPQ), "-n", "-c", "rv &1 srcadr,rec,reach"], timeout=5, check=False).stdout
+        fields = {}
+        for item in out.replace("\n", ",").split(","):
+            key, sep, value = item.strip().partition("=")
+            if sep:
+                fields[key] = value.strip()
+        return fields
+
+
+@dataclass
+class NtpsecSamples:
+    """Every valid response the NTPsec client takes: its peer's `rec` timestamp changes."""
+
+    client: NtpsecClient
+    events: list[tuple[float, str]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> NtpsecSamples:
+        self._thread = threading.Thread(target=self._run, name="ntpsec-samples", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        last = ""
+        while not self._stop.is_set():
+            peer = self.client.peer()
+            rec = peer.get("rec", "")
+            if rec and rec != last and not rec.startswith("0000000000"):
+                if last:
+                    self.events.append((time.monotonic(), peer.get("srcadr", "")))
+                last = rec
+            self._stop.wait(SAMPLE_PERIOD)
+
+
+@pytest.mark.parametrize("poll", [1])
+def test_ntpsec_client_ignores_the_nak_and_moves_on_its_cookie_path(
+    network: Network, daemons: Daemons, test_ca: TestCA, poll: int
+) -> None:
+    """NTPsec 1.2.2 under the same move: it burns its cookies on NAK'd requests, then
+    resolves the name (already on NEW) and re-keys there; compared with the model."""
+    server_host = network.add_host("movesrv", [f"{OLD}/24", f"{NEW}/24"])
+    client_host = network.add_host("movents", [f"{CLIENT}/24"], hosts={NAME: [OLD]})
+    cert = daemons.cert_for([NAME], [OLD, NEW])
+    server = MovableChronyServer(daemons.tmp_path / "movesrv", cert, host=server_host, addresses=[OLD])
+    daemons.started.append(server)
+    server.start()
+    counters = Counters(server_host, [OLD, NEW])
+    client = NtpsecClient(daemons.tmp_path / "ntpsec-client", client_host, test_ca.cert_path, poll)
+    daemons.started.append(client)
+    client.start()
+    samples = NtpsecSamples(client).start()
+    interval = 2.0**poll
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and len(samples.events) < 4:
+            time.sleep(0.2)
+        assert len(samples.events) >= 4, f"NTPsec client never got going: {client.peer()}\n{client.log_tail()}"
+        server.extra_conf = [f"ntsntpserver {NEW}", "ntsrotate 0"]
+        server.restart()
+        client_host.set_hosts({NAME: [NEW]})
+        wait(2 * interval + random.uniform(0, interval))  # noqa: S311 - not for security
+        before = counters.read()
+        server.write_fresh_keys()
+        server.chronyc("rekey")
+        moved_at = time.monotonic()
+        model = planned_move_client({"client": "ntpsec-1.2", "maxpoll": poll})
+        deadline = moved_at + model["first_auth_new_latest_s"] + 10
+        first = None
+        while time.monotonic() < deadline and first is None:
+            wait(0.1)
+            first = next((t for t, a in list(samples.events) if a == NEW and t > moved_at), None)
+        after = counters.read()
+        last_before = max((t for t, _a in list(samples.events) if t <= moved_at), default=None)
+        report("ntpsec-1.2 under the NAK move", {
+            "poll_s": interval,
+            "first_auth_new_polls": None if first is None else round((first - moved_at) / interval, 2),
+            "longest_gap_polls": None if first is None or last_before is None
+            else round((first - last_before) / interval, 2),
+            "model_polls": [round(x, 2) for x in model["first_auth_new_polls"]],
+            "ke_to_old": after[f"ke {OLD}"] - before[f"ke {OLD}"],
+            "ke_to_new": after[f"ke {NEW}"] - before[f"ke {NEW}"],
+            "peer": client.peer(),
+        })
+        assert first is not None, f"no valid response from {NEW}: {client.peer()}\n{client.log_tail()}"
+        polls = (first - moved_at) / interval
+        low, high = model["first_auth_new_polls"]
+        assert low - 0.05 <= polls <= high + (SAMPLE_PERIOD + 0.2) / interval
+        # It looked the name up and re-keyed at the NEW address, never at the old one.
+        assert after[f"ke {NEW}"] - before[f"ke {NEW}"] >= 1
+        assert after[f"ke {OLD}"] == before[f"ke {OLD}"]
+    finally:
+        samples.stop()
