@@ -21,10 +21,12 @@ cd "$ROOT"
 export CONTAINERS_CONF="$ROOT/molecule/containers.conf"
 export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
 export PATH="$ROOT/.venv/bin:$PATH"
-INVENTORY="$ROOT/inventories/lab"
+# Another lab (the integration test's copy) can run beside this one with its own
+# inventory (other names, network and addresses) and state folder.
+INVENTORY=${NTSOPS_LAB_INVENTORY:-"$ROOT/inventories/lab"}
 BASE_IMAGE=localhost/ntsops/debian12-systemd:latest
 LAB_IMAGE=localhost/ntsops/lab:latest
-STATE_DIR="$ROOT/.cache/lab"
+STATE_DIR=${NTSOPS_LAB_STATE_DIR:-"$ROOT/.cache/lab"}
 START=$(date +%s)
 
 step() {
@@ -39,7 +41,8 @@ step() {
     set -e
     printf '<== %s: %s in %ss (total %s)\n' "$name" "$([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)")" \
         "$(($(date +%s) - t0))" "$(elapsed "$START")"
-    return $rc
+    # A failed step ends the run (set -e does not apply inside `a && b` lists).
+    [ $rc -eq 0 ] || exit $rc
 }
 
 elapsed() {
@@ -83,12 +86,13 @@ cmd_verify() {
 
 cmd_drill() {
     step "Recovery drill (address change, DNS updated by the agent)" \
-        python3 scripts/lab_drill.py --inventory "$INVENTORY" --json "$STATE_DIR/drill.json" "$@"
+        .venv/bin/python scripts/lab_drill.py --inventory "$INVENTORY" --json "$STATE_DIR/drill.json" "$@"
 }
 
 cmd_drill_late_dns() {
     step "Recovery drill, late DNS (DNS updated after the clients re-resolved)" \
-        python3 scripts/lab_drill.py --inventory "$INVENTORY" --late-dns --json "$STATE_DIR/drill-late-dns.json" "$@"
+        .venv/bin/python scripts/lab_drill.py --inventory "$INVENTORY" --late-dns \
+        --json "$STATE_DIR/drill-late-dns.json" "$@"
 }
 
 cmd_down() {
@@ -112,7 +116,10 @@ case $command in
     verify) step "verify.yml" cmd_verify ;;
     drill) cmd_drill "$@" ;;
     drill-late-dns) cmd_drill_late_dns "$@" ;;
-    all) cmd_up && cmd_drill "$@" ;;
+    all)
+        cmd_up
+        cmd_drill "$@"
+        ;;
     down) cmd_down ;;
     test) cmd_test "$@" ;;
     *) usage ;;

@@ -54,6 +54,9 @@ FULL_COOKIES = 8
 # chrony and NTPsec keep an 8-bit reachability register; 0o377: the last 8 polls answered.
 FULL_REACH = 0o377
 SAMPLE_INTERVAL_S = 0.2
+# chrony shows no receive time, so its sampler runs faster: the resolution of its
+# measurement is this interval plus one chronyc call (a few ms).
+CHRONY_SAMPLE_INTERVAL_S = 0.05
 SAMPLER_LOG = "/run/ntsops-drill-sampler.log"
 SAMPLER_PID = "/run/ntsops-drill-sampler.pid"
 QUERY_LOG = "/var/log/named/queries.log"
@@ -165,32 +168,33 @@ class Sample:
     cookies: int | None = None  # chrony: NTS cookies held for the source
 
 
-def chrony_sampler(name: str) -> str:
+def chrony_sampler(interval: float) -> str:
+    # One chronyc process per sample (commands on stdin), so the sample interval is
+    # what bounds the measurement's resolution.
     return (
         f"echo $$ > {SAMPLER_PID}; end=$(($(date +%s) + {int(MAX_DRILL_S)})); "
         f"while [ $(date +%s) -lt $end ]; do "
-        f"t=$(date +%s.%N); s=$(chronyc -c -n sources 2>&1 | tr '\\n' ';'); "
-        f"a=$(chronyc -c -N authdata 2>&1 | grep '^{name},' | tr '\\n' ';'); "
-        f"n=$(chronyc -c -N sources 2>&1 | tr '\\n' ';'); "
-        f'echo "$t|$s|$n|$a"; sleep {SAMPLE_INTERVAL_S}; done > {SAMPLER_LOG} 2>&1'
+        f"t=$(date +%s.%N); s=$(printf 'sources\\nauthdata\\n' | chronyc -c -n 2>&1 | tr '\\n' ';'); "
+        f'echo "$t|$s"; sleep {interval}; done > {SAMPLER_LOG} 2>&1'
     )
 
 
-def parse_chrony(line: str, name: str) -> Sample | None:
+def parse_chrony(line: str, addresses: Sequence[str]) -> Sample | None:
+    """The source (and its NTS cookies) whose address is one of the server's drill addresses."""
     try:
-        stamp, numeric, named, auth = line.split("|", 3)
+        stamp, text = line.split("|", 1)
         at = float(stamp)
     except ValueError:
         return None
-    # The same sources in the same order, once with addresses, once with names.
-    numeric_rows = [row.split(",") for row in numeric.split(";") if row.count(",") >= 6]
-    named_rows = [row.split(",") for row in named.split(";") if row.count(",") >= 6]
-    for by_address, by_name in zip(numeric_rows, named_rows, strict=False):
-        if by_name[2] == name:
-            auth_rows = [row.split(",") for row in auth.split(";") if row.startswith(name + ",")]
-            cookies = int(auth_rows[0][8]) if auth_rows and len(auth_rows[0]) > 8 else 0
-            return Sample(at, by_address[2], int(by_address[5], 8), cookies > 0, None, cookies)
-    return Sample(at, None, 0, False, None)
+    rows = [row.split(",") for row in text.split(";")]
+    # sources: mode,state,address,stratum,poll,reach,lastrx,...; authdata: address,NTS,keyid,...,cookies,cookielen
+    sources = [row for row in rows if len(row) >= 7 and row[0] == "^" and row[2] in addresses]
+    auth = {row[0]: row for row in rows if len(row) >= 10 and row[1] == "NTS"}
+    if not sources:
+        return Sample(at, None, 0, False, None)
+    address = sources[0][2]
+    cookies = int(auth[address][8]) if address in auth else 0
+    return Sample(at, address, int(sources[0][5], 8), cookies > 0, None, cookies)
 
 
 def ntpsec_sampler() -> str:
@@ -235,7 +239,7 @@ def read_samples(container: str, kind: str, lab: Lab) -> list[Sample]:
     complete = text[: text.rfind("\n") + 1]
     _read_offsets[container] = offset + len(complete.encode())
     parsed = [
-        parse_chrony(line, lab.server_name) if kind == "chrony" else parse_ntpsec(line, lab.addresses)
+        parse_chrony(line, lab.addresses) if kind == "chrony" else parse_ntpsec(line, lab.addresses)
         for line in complete.splitlines()
     ]
     return [s for s in parsed if s is not None]
@@ -283,11 +287,11 @@ class Result:
 
 
 @contextmanager
-def samplers(lab: Lab) -> Iterator[None]:
+def samplers(lab: Lab, chrony_interval: float) -> Iterator[None]:
     started = []
     try:
         for container, kind in lab.clients.items():
-            script = chrony_sampler(lab.server_name) if kind == "chrony" else ntpsec_sampler()
+            script = chrony_sampler(chrony_interval) if kind == "chrony" else ntpsec_sampler()
             podman_exec(container, f"rm -f {SAMPLER_LOG} {SAMPLER_PID}")
             _read_offsets[container] = 0
             run(["podman", "exec", "-d", container, "sh", "-c", script])
@@ -382,7 +386,8 @@ def drill(lab: Lab, late_dns: bool) -> dict[str, Any]:
     agent = "ntsops-ddns-agent"
     results = {c: Result(c, k, MODEL_CLIENT[k], 2.0**lab.poll) for c, k in lab.clients.items()}
     restart_clients(lab)
-    with samplers(lab):
+    # The late case lasts half an hour or more: a slower sampler is precise enough there.
+    with samplers(lab, SAMPLE_INTERVAL_S if late_dns else CHRONY_SAMPLE_INTERVAL_S):
         wait_synchronised(lab, old)
         if late_dns:
             podman_exec(lab.server, f"systemctl stop {agent}")
@@ -457,7 +462,7 @@ def wait_recovery(lab: Lab, results: dict[str, Result], new: str, since: float, 
                         result.measured_with = "ntpq rv: srcadr, reach and rec (when the response arrived)"
                     else:
                         result.recovered_s = sample.at - since
-                        result.measured_with = f"chronyc sources/authdata sampled every {SAMPLE_INTERVAL_S} s"
+                        result.measured_with = f"chronyc sources/authdata sampled every {CHRONY_SAMPLE_INTERVAL_S} s"
                     log(f"{container}: authenticated time from {new} {result.recovered_s:.1f} s after the change")
                     pending.discard(container)
                     break
