@@ -69,8 +69,16 @@ def test_playbook_syntax(inventory: Path, playbook: str) -> None:
 
 
 def test_ansible_lint_playbooks_and_inventories() -> None:
-    done = _run([str(VENV_BIN / "ansible-lint"), "playbooks", "inventories"], 600)
-    assert done.returncode == 0, done.stdout + done.stderr
+    """No ansible-lint finding (production profile) in the playbooks or inventories.
+
+    ansible-lint also follows the playbooks into the roles they use; the roles are
+    linted on their own by `make lint`, so only findings in these files count here.
+    """
+    done = _run([str(VENV_BIN / "ansible-lint"), "--nocolor", "--format=pep8", "playbooks", "inventories"], 600)
+    assert done.returncode in (0, 2), done.stdout + done.stderr  # 2: findings; anything else: it broke
+    ours = [line for line in done.stdout.splitlines() if line.startswith(("playbooks/", "inventories/"))]
+    assert not ours, "\n".join(ours)
+    assert "files processed" in done.stdout + done.stderr or done.returncode == 0, done.stdout + done.stderr
 
 
 def test_example_inventory_derives_the_ttl_from_the_model() -> None:
