@@ -92,7 +92,7 @@ cmd_drill() {
 cmd_drill_late_dns() {
     step "Recovery drill, late DNS (DNS updated after the clients re-resolved)" \
         .venv/bin/python scripts/lab_drill.py --inventory "$INVENTORY" --late-dns \
-        --json "$STATE_DIR/drill-late-dns.json" "$@"
+        --json "$STATE_DIR/drill-late-dns.json" --baseline "$STATE_DIR/drill.json" "$@"
 }
 
 cmd_down() {

@@ -491,7 +491,7 @@ def fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def report(summary: dict[str, Any]) -> str:
+def report(summary: dict[str, Any], baseline: dict[str, Any] | None = None) -> str:
     lines = [
         "",
         f"Recovery drill: {summary['name']} moved {summary['old_address']} -> {summary['new_address']} "
@@ -500,21 +500,32 @@ def report(summary: dict[str, Any]) -> str:
         f"{summary['dns_update_latency_s']:.2f} s after the change.",
         "Times are seconds after the change; predicted = recovery model (plugins/module_utils/recovery.py).",
         "",
-        f"{'client':<26} {'model':<11} {'re-resolved':>11} {'predicted':>16} "
+        f"{'client':<30} {'model':<11} {'re-resolved':>11} {'predicted':>16} "
         f"{'recovered':>10} {'predicted':>18}  result",
     ]
     for r in summary["results"]:
         rr = f"[{r['reresolve_predicted_s'][0]:.1f}, {r['reresolve_predicted_s'][1]:.1f}]"
         rc = f"[{r['recovery_predicted_s'][0]:.1f}, {r['recovery_predicted_s'][1]:.1f}]"
         lines.append(
-            f"{r['container']:<26} {r['model_client']:<11} {fmt(r['reresolved_s']):>11} {rr:>16} "
+            f"{r['container']:<30} {r['model_client']:<11} {fmt(r['reresolved_s']):>11} {rr:>16} "
             f"{fmt(r['recovered_s']):>10} {rc:>18}  {'ok' if r['ok'] else 'MISMATCH'}"
         )
         lines.extend(f"    finding: {v}" for v in r["verdicts"])
+    good = {r["container"]: r["recovered_s"] for r in (baseline or {}).get("results", [])}
     for container, model in summary["model"].items():
         lines.append(f"  model for {container}: {model['explanation']}")
         if summary["late_dns"]:
-            lines.append(f"    model's extra delay from late DNS: {model['late_dns_extra_s']:.0f} s")
+            measured = next(r["recovered_s"] for r in summary["results"] if r["container"] == container)
+            extra = (
+                f"{measured - good[container]:.0f} s (against the last good drill's {good[container]:.1f} s)"
+                if measured is not None and good.get(container) is not None
+                else "- (no measured recovery, or no good drill to compare with)"
+            )
+            lines.append(
+                f"    extra delay from late DNS: measured {extra}; model {model['late_dns_extra_s']:.0f} s "
+                f"(recovery {model['recovery_earliest_s']:.0f}-{model['recovery_latest_s']:.0f} s instead of "
+                f"{model['minimum_recovery_earliest_s']:.0f}-{model['minimum_recovery_latest_s']:.0f} s)"
+            )
     lines.append("")
     lines.append(
         "drill: "
@@ -534,6 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", default="chrony,ntpsec", help="client kinds to measure (comma separated)")
     parser.add_argument("--late-dns", action="store_true", help="update DNS only after the clients looked again")
     parser.add_argument("--json", type=Path, help="write the measurements and the model's numbers here")
+    parser.add_argument("--baseline", type=Path, help="a good drill's JSON, to show the late case's extra delay")
     args = parser.parse_args(argv)
     os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "molecule/containers.conf"))
     try:
@@ -542,7 +554,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DrillError as exc:
         print(f"drill: cannot run: {exc}", file=sys.stderr)
         return 2
-    print(report(summary))
+    baseline = json.loads(args.baseline.read_text()) if args.baseline and args.baseline.is_file() else None
+    print(report(summary, baseline))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
