@@ -128,8 +128,9 @@ def state(box: Box) -> dict[str, str]:
     }
 
 
-def test_planned_move_playbook_check_mode_then_real_run(box: tuple[Box, str], tmp_path: Path,
-                                                       test_ca: TestCA) -> None:
+def test_planned_move_playbook_check_mode_then_real_run(
+    box: tuple[Box, str], tmp_path: Path, test_ca: TestCA
+) -> None:
     container, secret = box
     issued = test_ca.issue("pmtest", dns=[NAME], ips=[OLD, NEW])
     inventory = tmp_path / "inventory.yml"
