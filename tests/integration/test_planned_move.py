@@ -35,11 +35,11 @@ from harness.netns import Host, Network
 pytestmark = pytest.mark.integration
 
 NAME = "move.nts.test"
-# 203.0.113.0/24: the lab's Podman network holds 198.51.100.0/24 in the root namespace.
-OLD = "203.0.113.30"
-NEW = "203.0.113.31"
-NEW_NTP = "203.0.113.32"  # the announced NTP address when it must differ from the name's
-CLIENT = "203.0.113.40"
+# The harness range (the lab and Molecule use parts of 203.0.113.0/24).
+OLD = "198.51.100.30"
+NEW = "198.51.100.31"
+NEW_NTP = "198.51.100.32"  # the announced NTP address when it must differ from the name's
+CLIENT = "198.51.100.40"
 # How often the sampler asks the client (the measurement resolution).
 SAMPLE_PERIOD = 0.05
 # chrony nts_ke_server.c: DUMP_IDENTIFIER, SERVER_COOKIE_SIV (AES-SIV-CMAC-256 = 15),
@@ -96,7 +96,7 @@ class Counters:
         self.host.run(["nft", "-f", "-"], input=script)
 
     def read(self) -> dict[str, int]:
-        """{'ke 203.0.113.30': packets, 'ntp 203.0.113.30': packets, ...}."""
+        """{'ke 198.51.100.30': packets, 'ntp 198.51.100.30': packets, ...}."""
         out = json.loads(self.host.run(["nft", "-j", "list", "table", "inet", self.TABLE]).stdout)
         counts: dict[str, int] = {}
         for item in out["nftables"]:
