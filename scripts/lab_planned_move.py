@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+# Copyright: ntsops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Planned move on the running lab (issue 8): playbooks/planned_move.yml, measured.
+
+What it does:
+
+1. Restarts the lab's clients (fresh processes: their NTS-KE address is the server's
+   current address) and waits until each is synchronised over NTS to the chrony
+   server, with the drill's samplers running in the client containers
+   (scripts/lab_drill.py: chronyc every 50 ms, ntpq every 200 ms).
+2. Runs playbooks/planned_move.yml against the lab's chrony server: from its current
+   address to the other address of lab_drill_addresses4 (Server Negotiation, DNS
+   updated and fresh before the key change, keys replaced, watch, NTP closed on the
+   old address while NTS-KE stays there).
+3. Prints, per client, the polls from the key change to its first authenticated
+   response from the new address next to the recovery model's interval
+   (planned_move_client), and for NTPsec the time without an authenticated sample;
+   then watches the clients for --watch-polls polls with the old address closed for
+   NTP and reports whether each stayed synchronised at the new address.
+4. Puts the lab back: the old address and the playbook's nftables table go, the
+   server role runs again from the inventory (ntsntpserver and ntsrotate as before),
+   the ddns agent starts and the clients restart.
+
+Exit status: 0 when every measurement lies in the model's interval and every client
+stayed synchronised, 1 when not (a finding), 2 when it cannot run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / ".collections"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import lab_drill as drill
+from ansible_collections.ntsops.nts.plugins.module_utils import recovery
+
+STATE_DIR = ROOT / ".cache" / "lab"
+PLAYBOOK_TIMEOUT_S = 1800.0
+# The TTL during the move: short, the lab's clients are few and the resolver honours it.
+MOVE_TTL_S = 5
+NFT_TABLE = "ntsops_planned_move"
+
+
+def log(message: str) -> None:
+    print(f"[planned-move {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def ansible_playbook(inventory: Path, playbook: str, *extra: str) -> None:
+    env = dict(os.environ)
+    env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}"
+    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    argv = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), playbook, *extra]
+    log("running " + " ".join(argv[1:4]) + " ...")
+    # S603: argv is fixed here plus values from the inventory.
+    done = subprocess.run(argv, cwd=ROOT, env=env, timeout=PLAYBOOK_TIMEOUT_S, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise drill.DrillError(f"{playbook} failed ({done.returncode})")
+
+
+def measure(lab: drill.Lab, samples: dict[str, list[drill.Sample]], new: str, switched: float,
+            watch_from: float) -> list[dict[str, Any]]:
+    poll_s = 2.0**lab.poll
+    rows = []
+    for container, kind in lab.clients.items():
+        model = recovery.planned_move_client({"client": drill.MODEL_CLIENT[kind], "maxpoll": lab.poll})
+        mine = samples.get(container, [])
+        first = next((s for s in mine if s.at > switched and s.address == new and s.reach != 0
+                      and s.authenticated), None)
+        row: dict[str, Any] = {
+            "container": container, "client": drill.MODEL_CLIENT[kind], "poll_s": poll_s,
+            "model_first_auth_polls": model["first_auth_new_polls"], "model_gap_polls": model["gap_polls"],
+            "first_auth_polls": None, "gap_polls": None, "watch_unsynchronised_samples": None, "verdicts": [],
+        }
+        if first is not None:
+            # NTPsec's sampler reads the receive time of the last packet: exact.
+            first_at = first.last_rx if first.last_rx is not None else first.at
+            row["first_auth_polls"] = round((first_at - switched) / poll_s, 2)
+            before = [s for s in mine if s.at <= switched and s.last_rx is not None]
+            if before:
+                row["gap_polls"] = round((first_at - before[-1].last_rx) / poll_s, 2)
+            low, high = model["first_auth_new_polls"]
+            # resolution: the chrony sampler's 50 ms plus one chronyc call
+            if not low - 0.05 <= row["first_auth_polls"] <= high + 0.25 / poll_s:
+                row["verdicts"].append(f"first authenticated response outside the model's {low:.2f} .. {high:.2f}")
+        else:
+            row["verdicts"].append("no authenticated response from the new address")
+        watched = [s for s in mine if s.at >= watch_from]
+        bad = [s for s in watched if not drill.synchronised(s, new)]
+        row["watch_unsynchronised_samples"] = f"{len(bad)} of {len(watched)}"
+        if not watched or bad:
+            row["verdicts"].append("not synchronised at the new address throughout the watch")
+        rows.append(row)
+    return rows
+
+
+def restore(inventory: Path, lab: drill.Lab, old: str, agent: str) -> None:
+    """The lab as site.yml leaves it, at the new address."""
+    log("putting the lab back: old address and nftables table removed, server role again, agent, clients")
+    drill.podman_exec(lab.server, f"nft delete table inet {NFT_TABLE} 2>/dev/null; "
+                      f"ip addr del {old}/{lab.prefix} dev eth0 2>/dev/null; true", check=False)
+    ansible_playbook(inventory, "playbooks/site.yml", "--limit", lab.server)
+    drill.podman_exec(lab.server, f"systemctl start {agent}", check=False)
+    drill.restart_clients(lab)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--inventory", type=Path, default=ROOT / "inventories/lab")
+    parser.add_argument("--watch-polls", type=int, default=30)
+    parser.add_argument("--key-method", choices=["restart", "rekey"], default="rekey")
+    parser.add_argument("--json", type=Path, default=STATE_DIR / "planned-move.json")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "molecule/containers.conf"))
+    agent = "ntsops-ddns-agent"
+    try:
+        lab = drill.load_lab(args.inventory, "chrony", ["chrony", "ntpsec"])
+        old = drill.current_address(lab)
+        new = next(a for a in lab.addresses if a != old)
+        _records, ttl = drill.dns_record(lab)
+        report_path = args.json.with_name("planned-move-playbook.json")
+        drill.restart_clients(lab)
+        try:
+            with drill.samplers(lab, drill.CHRONY_SAMPLE_INTERVAL_S):
+                drill.wait_synchronised(lab, old)
+                ansible_playbook(
+                    args.inventory, "playbooks/planned_move.yml",
+                    "-e", f"planned_move_server={lab.server}", "-e", f"planned_move_old_ipv4={old}",
+                    "-e", f"planned_move_new_ipv4={new}", "-e", f"planned_move_prefix4={lab.prefix}",
+                    "-e", "planned_move_dns_server={{ lab_dns_primary_address4 }}",
+                    "-e", "planned_move_dns_zone={{ lab_zone }}",
+                    "-e", "planned_move_dns_key_name={{ lab_tsig_key_name }}",
+                    "-e", "planned_move_dns_key_secret={{ lab_tsig_secret }}",
+                    "-e", "planned_move_dns_key_algorithm={{ lab_tsig_algorithm }}",
+                    "-e", "planned_move_fleet={{ lab_client_mix }}",
+                    "-e", "planned_move_update_latency={{ lab_update_latency }}",
+                    "-e", f"planned_move_old_ttl={ttl}", "-e", f"planned_move_ttl={min(ttl, MOVE_TTL_S)}",
+                    "-e", f"planned_move_key_method={args.key_method}",
+                    "-e", f"planned_move_report_file={report_path}",
+                )
+                report = json.loads(report_path.read_text())
+                switched = float(report["switched_at"])
+                watch_from = time.time()
+                log(f"watching {args.watch_polls} polls with NTP closed on {old} (NTS-KE stays)")
+                time.sleep(args.watch_polls * 2.0**lab.poll)
+                samples = {c: drill.read_samples(c, kind, lab) for c, kind in lab.clients.items()}
+        finally:
+            restore(args.inventory, lab, old, agent)
+    except drill.DrillError as exc:
+        print(f"planned-move: cannot run: {exc}", file=sys.stderr)
+        return 2
+    rows = measure(lab, samples, new, switched, watch_from)
+    print(f"\nPlanned move of {lab.server_name} {old} -> {new} (poll {2.0**lab.poll:g} s, keys: {args.key_method})")
+    print(f"{'client':<28} {'first auth from new (polls)':>28} {'model':>14} {'gap (polls)':>12} {'model':>14}"
+          f" {'watch: unsynced samples':>24}")
+    for row in rows:
+        first = "-" if row["first_auth_polls"] is None else f"{row['first_auth_polls']:.2f}"
+        gap = "-" if row["gap_polls"] is None else f"{row['gap_polls']:.2f}"
+        model = "{:.2f} .. {:.2f}".format(*row["model_first_auth_polls"])
+        model_gap = "{:.2f} .. {:.2f}".format(*row["model_gap_polls"])
+        print(f"{row['container'] + ' (' + row['client'] + ')':<28} {first:>28} {model:>14} {gap:>12} {model_gap:>14}"
+              f" {row['watch_unsynchronised_samples']:>24}")
+        for verdict in row["verdicts"]:
+            print(f"  FINDING: {verdict}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"rows": rows, "playbook_report": report}, indent=2) + "\n")
+    return 0 if all(not row["verdicts"] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
