@@ -1,8 +1,9 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # The local lab: Podman containers running an authoritative DNS server, a caching
 # resolver, a chrony and an NTPsec NTS server with ddns agents, and a chrony and an
 # NTPsec client, all on an internal podman network (inventories/lab).
 #
+#   scripts/lab.sh images          build the base and lab images if their recipes changed
 #   scripts/lab.sh up              build images if needed, start the lab, site.yml, verify.yml
 #   scripts/lab.sh drill           recovery drill: move a server, measure each client's recovery
 #   scripts/lab.sh drill-late-dns  the bad case: DNS updated only after the clients looked the
@@ -104,7 +105,7 @@ cmd_test() {
 }
 
 usage() {
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -112,6 +113,7 @@ usage() {
 command=$1
 shift
 case $command in
+    images) step "Build the images (if needed)" build_images ;;
     up) cmd_up ;;
     verify) step "verify.yml" cmd_verify ;;
     drill) cmd_drill "$@" ;;
