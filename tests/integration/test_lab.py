@@ -7,9 +7,9 @@
   NTS server with its ddns agent, the chrony client) on its own podman network
   (203.0.113.64/26 and 2001:db8:4e55::/64, disjoint from the lab's 203.0.113.192/26,
   Molecule's and the namespace harness's ranges), so it never meets a lab the user
-  left running; the server's
-  address changes and the client must be back on authenticated time at the new
-  address inside the recovery model's interval (scripts/lab_drill.py exits 0).
+  left running; the server's address changes and the client must be back on
+  authenticated time at the new address inside the recovery model's interval
+  (scripts/lab_drill.py exits 0), and verify.yml must pass afterwards.
   Everything it creates is removed afterwards, also on failure.
 """
 
