@@ -107,7 +107,10 @@ def measure(lab: drill.Lab, samples: dict[str, list[drill.Sample]], new: str, sw
 def restore(inventory: Path, lab: drill.Lab, old: str, agent: str) -> None:
     """The lab as site.yml leaves it, at the new address."""
     log("putting the lab back: old address and nftables table removed, server role again, agent, clients")
+    # Deleting a primary address also deletes the secondaries of its subnet unless
+    # promote_secondaries is on: the new address was added as a secondary of the old.
     drill.podman_exec(lab.server, f"nft delete table inet {NFT_TABLE} 2>/dev/null; "
+                      "sysctl -qw net.ipv4.conf.eth0.promote_secondaries=1; "
                       f"ip addr del {old}/{lab.prefix} dev eth0 2>/dev/null; true", check=False)
     ansible_playbook(inventory, "playbooks/site.yml", "--limit", lab.server)
     drill.podman_exec(lab.server, f"systemctl start {agent}", check=False)
@@ -154,12 +157,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log(f"watching {args.watch_polls} polls with NTP closed on {old} (NTS-KE stays)")
                 time.sleep(args.watch_polls * 2.0**lab.poll)
                 samples = {c: drill.read_samples(c, kind, lab) for c, kind in lab.clients.items()}
+                rows = measure(lab, samples, new, switched, watch_from)
         finally:
-            restore(args.inventory, lab, old, agent)
+            try:
+                restore(args.inventory, lab, old, agent)
+            except drill.DrillError as exc:
+                print(f"planned-move: could not put the lab back: {exc} (scripts/lab.sh up repairs it)",
+                      file=sys.stderr)
     except drill.DrillError as exc:
         print(f"planned-move: cannot run: {exc}", file=sys.stderr)
         return 2
-    rows = measure(lab, samples, new, switched, watch_from)
     print(f"\nPlanned move of {lab.server_name} {old} -> {new} (poll {2.0**lab.poll:g} s, keys: {args.key_method})")
     print(f"{'client':<28} {'first auth from new (polls)':>28} {'model':>14} {'gap (polls)':>12} {'model':>14}"
           f" {'watch: unsynced samples':>24}")
