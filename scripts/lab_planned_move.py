@@ -104,14 +104,15 @@ def measure(lab: drill.Lab, samples: dict[str, list[drill.Sample]], new: str, sw
     return rows
 
 
-def restore(inventory: Path, lab: drill.Lab, old: str, agent: str) -> None:
+def restore(inventory: Path, lab: drill.Lab, old: str, new: str, agent: str) -> None:
     """The lab as site.yml leaves it, at the new address."""
     log("putting the lab back: old address and nftables table removed, server role again, agent, clients")
-    # Deleting a primary address also deletes the secondaries of its subnet unless
-    # promote_secondaries is on: the new address was added as a secondary of the old.
+    # Deleting a primary address also deletes the secondaries of its subnet (the new
+    # address) unless promote_secondaries is on, which the container cannot set: the
+    # new address is put back at once.
     drill.podman_exec(lab.server, f"nft delete table inet {NFT_TABLE} 2>/dev/null; "
-                      "sysctl -qw net.ipv4.conf.eth0.promote_secondaries=1; "
-                      f"ip addr del {old}/{lab.prefix} dev eth0 2>/dev/null; true", check=False)
+                      f"ip addr del {old}/{lab.prefix} dev eth0 2>/dev/null; "
+                      f"ip addr replace {new}/{lab.prefix} dev eth0", check=False)
     ansible_playbook(inventory, "playbooks/site.yml", "--limit", lab.server)
     drill.podman_exec(lab.server, f"systemctl start {agent}", check=False)
     drill.restart_clients(lab)
@@ -160,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows = measure(lab, samples, new, switched, watch_from)
         finally:
             try:
-                restore(args.inventory, lab, old, agent)
+                restore(args.inventory, lab, old, new, agent)
             except drill.DrillError as exc:
                 print(f"planned-move: could not put the lab back: {exc} (scripts/lab.sh up repairs it)",
                       file=sys.stderr)
