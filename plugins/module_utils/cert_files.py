@@ -9,6 +9,7 @@ path and reason only.
 from __future__ import annotations
 
 import datetime
+import re
 import socket
 import ssl
 from collections.abc import Sequence
@@ -47,10 +48,22 @@ def load_certificates(path: str) -> list[x509.Certificate]:
     cert_info.require_cryptography()
     data = _read(path, "certificate file")
     try:
-        certs = x509.load_pem_x509_certificates(data)
+        certs = _load_pem_certificates(data)
     except ValueError as exc:
         raise CertCheckError(f"certificate file {path} holds no readable PEM certificate") from exc
+    if not certs:
+        raise CertCheckError(f"certificate file {path} holds no readable PEM certificate")
     return certs
+
+
+_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
+
+
+def _load_pem_certificates(data: bytes) -> list[x509.Certificate]:
+    # load_pem_x509_certificates needs cryptography 39; Debian 12 hosts have 38.
+    if hasattr(x509, "load_pem_x509_certificates"):
+        return list(x509.load_pem_x509_certificates(data))
+    return [x509.load_pem_x509_certificate(block) for block in _PEM_CERTIFICATE.findall(data)]
 
 
 def load_private_key(path: str) -> Any:

@@ -72,9 +72,26 @@ def subject_alt_names(cert: x509.Certificate) -> list[str]:
     return names
 
 
+def not_before(cert: x509.Certificate) -> datetime.datetime:
+    """notBefore as an aware UTC datetime (``not_valid_before_utc`` needs cryptography 42,
+    and Debian 12 hosts, where cert_check runs, have 38)."""
+    if hasattr(cert, "not_valid_before_utc"):
+        value: datetime.datetime = cert.not_valid_before_utc
+        return value
+    return cert.not_valid_before.replace(tzinfo=datetime.UTC)
+
+
+def not_after(cert: x509.Certificate) -> datetime.datetime:
+    """notAfter as an aware UTC datetime (see not_before)."""
+    if hasattr(cert, "not_valid_after_utc"):
+        value: datetime.datetime = cert.not_valid_after_utc
+        return value
+    return cert.not_valid_after.replace(tzinfo=datetime.UTC)
+
+
 def days_left(cert: x509.Certificate, now: datetime.datetime) -> int:
     """Whole days until notAfter; negative once expired."""
-    remaining = cert.not_valid_after_utc - now
+    remaining = not_after(cert) - now
     return remaining.days
 
 
@@ -84,8 +101,8 @@ def describe(cert: x509.Certificate, now: datetime.datetime) -> dict[str, Any]:
         "subject": cert.subject.rfc4514_string(),
         "sans": subject_alt_names(cert),
         "issuer": cert.issuer.rfc4514_string(),
-        "not_before": cert.not_valid_before_utc.isoformat(),
-        "not_after": cert.not_valid_after_utc.isoformat(),
+        "not_before": not_before(cert).isoformat(),
+        "not_after": not_after(cert).isoformat(),
         "days_left": days_left(cert, now),
         "sha256": sha256_fingerprint(cert),
         "key_type": key_type(cert),
@@ -95,6 +112,10 @@ def describe(cert: x509.Certificate, now: datetime.datetime) -> dict[str, Any]:
 def name_mismatch(cert: x509.Certificate, name: str) -> str | None:
     """Why ``cert`` does not cover ``name`` (RFC 6125 rules via service-identity), or None."""
     require_service_identity()
+    if not subject_alt_names(cert):
+        # Checked here because service-identity before 23.1 (Debian 12's 21.1) still
+        # falls back to the subject CN, which RFC 6125 and current clients do not.
+        return "certificate names cannot be read: the certificate has no subjectAltName"
     try:
         if is_ip_address(name):
             service_identity_x509.verify_certificate_ip_address(cert, name)
@@ -113,11 +134,11 @@ def name_mismatch(cert: x509.Certificate, name: str) -> str | None:
 
 
 def validity_problems(cert: x509.Certificate, now: datetime.datetime, min_days: int) -> list[str]:
-    if now < cert.not_valid_before_utc:
-        return [f"certificate is not valid before {cert.not_valid_before_utc.isoformat()}"]
+    if now < not_before(cert):
+        return [f"certificate is not valid before {not_before(cert).isoformat()}"]
     left = days_left(cert, now)
-    if now > cert.not_valid_after_utc:
-        return [f"certificate expired on {cert.not_valid_after_utc.isoformat()}"]
+    if now > not_after(cert):
+        return [f"certificate expired on {not_after(cert).isoformat()}"]
     if left < min_days:
         return [f"certificate expires in {left} days (minimum {min_days})"]
     return []

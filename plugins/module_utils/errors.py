@@ -21,6 +21,7 @@ class NtsProtocolError(NtsopsError):
 class MissingDependencyError(NtsopsError):
     """A Python library the operation needs is not installed."""
 
-    def __init__(self, library: str, purpose: str) -> None:
-        super().__init__(f"the Python library {library!r} is required {purpose}, but it is not installed")
+    def __init__(self, library: str, purpose: str, found: str | None = None) -> None:
+        have = f"version {found} is installed" if found else "it is not installed"
+        super().__init__(f"the Python library {library!r} is required {purpose}, but {have}")
         self.library = library

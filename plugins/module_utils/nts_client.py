@@ -248,7 +248,8 @@ def open_tls(
             except SSL.Error as exc:
                 raise NtsStepError("tls", f"TLS handshake failed: {_tls_error_text(exc)}") from exc
         handshake_ms = (time.monotonic() - started) * 1000
-        chain = connection.get_peer_cert_chain(as_cryptography=True) or []
+        # as_cryptography needs pyOpenSSL 24.3; Debian 12 hosts have 23.0.
+        chain = [cert.to_cryptography() for cert in connection.get_peer_cert_chain() or []]
         return TlsSession(
             connection=connection,
             sock=sock,

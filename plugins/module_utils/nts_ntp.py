@@ -34,10 +34,15 @@ from ansible_collections.ntsops.nts.plugins.module_utils.nts_records import (
 )
 
 try:
+    import cryptography
     from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
     from cryptography.hazmat.primitives.ciphers import aead as _crypto_aead
 except ImportError:  # ansible-test's import sanity test runs without it; _make_aead() reports it
     _crypto_aead = None  # type: ignore[assignment]
+
+# AES-SIV with an empty plaintext (every NTS request) fails inside OpenSSL bindings
+# before cryptography 45 (nts-facts section 4); Debian 12 ships 38.
+MIN_CRYPTOGRAPHY = (45, 0)
 
 EF_UNIQUE_IDENTIFIER = 0x0104
 EF_NTS_COOKIE = 0x0204
@@ -211,6 +216,11 @@ _AEAD_CLASSES: dict[int, type[_SivCmac] | type[_GcmSiv]] = {
 def _make_aead(aead_id: int, key: bytes, what: str) -> _SivCmac | _GcmSiv:
     if _crypto_aead is None:
         raise MissingDependencyError("cryptography", "for NTS-protected NTP (AES-SIV)")
+    version = tuple(int(part) for part in cryptography.__version__.split(".")[:2] if part.isdigit())
+    if version < MIN_CRYPTOGRAPHY:
+        raise MissingDependencyError(
+            "cryptography>=45", "for NTS-protected NTP (AES-SIV with empty plaintext)", found=cryptography.__version__
+        )
     aead_class = _AEAD_CLASSES.get(aead_id)
     if aead_class is None:
         raise NtsArgumentError(f"AEAD {aead_id} ({aead_name(aead_id)}) is not supported for NTS-protected NTP")
