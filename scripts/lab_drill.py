@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: ntsops contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Recovery drill on the running lab: move an NTS server's address, measure the clients.

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: ntsops contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Planned move on the running lab (issue 8): playbooks/planned_move.yml, measured.
