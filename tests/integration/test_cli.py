@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from harness.lab import LAB_DOMAIN
+from hostile_cases import EXPECTED_PROBLEM
 
 pytestmark = pytest.mark.integration
 
@@ -151,27 +152,8 @@ def test_check_unknown(nts_lab, args, words):
 
 # ------------------------------------------------------------------ check: hostile peers
 
-HOSTILE_CASES = {
-    "refuse": "TCP {port} refused",
-    "silent": "TLS handshake timed out",
-    "tls12_only": "does not offer TLS 1.3",
-    "no_alpn": "agreed no ALPN protocol",
-    "untrusted_ca": "not trusted",
-    "wrong_name": "does not cover localhost",
-    "expired_cert": "certificate has expired",
-    "error_record": "NTS-KE Error record: Bad Request (1)",
-    "unknown_critical_record": "critical",
-    "truncated_record": "truncated record",
-    "length_overrun": "truncated record",
-    "never_ending_records": "NTS-KE response timed out",
-    "no_cookies": "returned 0 cookies, expected 8",
-    "bad_authenticator": "authenticator does not verify",
-    "nts_nak": "NTS NAK",
-    "silent_ntp": "NTP response from port",
-}
 
-
-@pytest.mark.parametrize("behaviour", sorted(HOSTILE_CASES))
+@pytest.mark.parametrize("behaviour", sorted(EXPECTED_PROBLEM))
 @pytest.mark.parametrize("output", ["--nagios", "--prometheus"])
 def test_check_hostile_peer_is_critical_within_the_timeout(hostile, test_ca, behaviour, output):
     peer = hostile(behaviour, port=0)
@@ -184,7 +166,7 @@ def test_check_hostile_peer_is_critical_within_the_timeout(hostile, test_ca, beh
     assert elapsed < 3 * HOSTILE_TIMEOUT + START_OVERHEAD
     if output == "--nagios":
         assert run.stdout.startswith("NTS CRITICAL - localhost: 0/1 addresses ok; 127.0.0.1: ")
-        assert HOSTILE_CASES[behaviour].format(port=peer.port) in run.stdout
+        assert EXPECTED_PROBLEM[behaviour].format(port=peer.port) in run.stdout
         perfdata(run.stdout.strip())
     else:
         samples = prometheus_samples(run.stdout)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from ansible_adhoc import run_module
 from harness.lab import LAB_DOMAIN
+from hostile_cases import EXPECTED_PROBLEM
 
 pytestmark = pytest.mark.integration
 
@@ -121,28 +122,9 @@ def test_cert_check_reports_bad_files_without_key_material(tmp_path, test_ca):
     assert "cannot read certificate file" in missing.result["msg"]
 
 
-# behaviour -> the words the problem line must contain
-HOSTILE_CASES = {
-    "refuse": "TCP 4460 refused",
-    "silent": "TLS handshake timed out",
-    "tls12_only": "does not offer TLS 1.3",
-    "no_alpn": "agreed no ALPN protocol",
-    "untrusted_ca": "not trusted",
-    "wrong_name": "does not cover localhost",
-    "expired_cert": "certificate has expired",
-    "error_record": "NTS-KE Error record: Bad Request (1)",
-    "unknown_critical_record": "critical",
-    "truncated_record": "truncated record",
-    "length_overrun": "truncated record",
-    "never_ending_records": "NTS-KE response timed out",
-    "no_cookies": "returned 0 cookies, expected 8",
-    "bad_authenticator": "authenticator does not verify",
-    "nts_nak": "NTS NAK",
-    "silent_ntp": "NTP response from port",
-}
 
 
-@pytest.mark.parametrize("behaviour", sorted(HOSTILE_CASES))
+@pytest.mark.parametrize("behaviour", sorted(EXPECTED_PROBLEM))
 def test_hostile_peer_gives_one_clear_problem_within_the_timeout(hostile, test_ca, behaviour):
     peer = hostile(behaviour, port=0)
     # "refuse" binds nothing: its port is free, so the connect is refused.
@@ -158,7 +140,7 @@ def test_hostile_peer_gives_one_clear_problem_within_the_timeout(hostile, test_c
     assert "Traceback" not in run.stdout + run.stderr
     assert "MODULE FAILURE" not in run.result.get("msg", "")
     problems = run.result["problems"]
-    expected = HOSTILE_CASES[behaviour].replace("4460", str(port))
+    expected = EXPECTED_PROBLEM[behaviour].format(port=port)
     assert any(expected in problem for problem in problems), problems
     assert all(problem.startswith("127.0.0.1: ") for problem in problems)
     assert run.elapsed < 3 * HOSTILE_TIMEOUT + ANSIBLE_OVERHEAD
