@@ -122,8 +122,6 @@ def test_cert_check_reports_bad_files_without_key_material(tmp_path, test_ca):
     assert "cannot read certificate file" in missing.result["msg"]
 
 
-
-
 @pytest.mark.parametrize("behaviour", sorted(EXPECTED_PROBLEM))
 def test_hostile_peer_gives_one_clear_problem_within_the_timeout(hostile, test_ca, behaviour):
     peer = hostile(behaviour, port=0)
