@@ -52,18 +52,8 @@ SERVER_KEYS = 4
 class MovableChronyServer(ChronyServer):
     """chronyd with no bindaddress, so one process answers on every address of its namespace."""
 
-    def write_conf(self) -> None:
-        lines = self._common_conf()
-        lines += [
-            f"port {self.port}",
-            f"ntsport {self.ntsport}",
-            f"ntsservercert {self.cert.chain_path}",
-            f"ntsserverkey {self.cert.key_path}",
-            f"local stratum {self.stratum}",
-            "allow all",
-            *self.extra_conf,
-        ]
-        self.conf_path.write_text("\n".join(lines) + "\n")
+    def _bind_lines(self) -> list[str]:
+        return []
 
     def write_fresh_keys(self) -> None:
         """A new ntskeys file: every cookie issued so far fails once chronyd loads it."""

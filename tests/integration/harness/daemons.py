@@ -236,8 +236,7 @@ class ChronyServer(Chronyd):
     def address(self) -> str:
         return self.addresses[0]
 
-    def write_conf(self) -> None:
-        lines = self._common_conf()
+    def _bind_lines(self) -> list[str]:
         # chrony binds one IPv4 and one IPv6 address; with only an IPv4 bindaddress
         # NTS-KE would still listen on [::] (nts-facts 3), so such a server runs with -4
         # (and an IPv6-only one with -6), letting many servers share one namespace
@@ -245,7 +244,10 @@ class ChronyServer(Chronyd):
         v6 = [a for a in self.addresses if ":" in a]
         if len(v4) > 1 or len(v6) > 1:
             raise ValueError("chronyd binds at most one IPv4 and one IPv6 address")
-        lines += [f"bindaddress {a}" for a in v4 + v6]
+        return [f"bindaddress {a}" for a in v4 + v6]
+
+    def write_conf(self) -> None:
+        lines = self._common_conf() + self._bind_lines()
         lines += [
             f"port {self.port}",
             f"ntsport {self.ntsport}",
