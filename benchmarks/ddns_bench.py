@@ -30,7 +30,7 @@ from ddns_lab import AgentLab, bind_pair, run_ddns_record
 
 CORE_NOOP = """
 import sys, time
-from ansible_collections.ntsops.nts.plugins.module_utils import ddns
+from ansible_collections.ntsops.nts.plugins.module_utils._dns import ddns
 key = ddns.load_key_file(sys.argv[1])
 client = ddns.DnsClient(ddns.DnspythonTransport(), key=key, timeout=2)
 wanted = ddns.desired_states("present", 30, [sys.argv[2]], [sys.argv[3]])

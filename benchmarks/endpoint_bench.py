@@ -46,8 +46,8 @@ sys.path.insert(0, str(REPO / ".collections"))
 sys.path.append(str(REPO / "tests" / "integration"))
 
 from ansible_adhoc import run_module
-from ansible_collections.ntsops.nts.plugins.module_utils import endpoint
-from ansible_collections.ntsops.nts.plugins.module_utils.endpoint import CheckOptions
+from ansible_collections.ntsops.nts.plugins.module_utils._check import endpoint
+from ansible_collections.ntsops.nts.plugins.module_utils._check.endpoint import CheckOptions
 from harness.ca import TestCA
 from harness.daemons import CHRONYD, ChronyServer, free_port
 from harness.lab import Daemons

@@ -30,7 +30,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / ".collections"))
 
 import herdlab
-from ansible_collections.ntsops.nts.plugins.module_utils import fleet, herd
+from ansible_collections.ntsops.nts.plugins.module_utils._herd import herd
+from ansible_collections.ntsops.nts.plugins.module_utils._model import fleet
 
 SOURCE = "127.0.1.1"
 CURVE_BIN_S = 0.25

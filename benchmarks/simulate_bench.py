@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / ".collections"))
 
-from ansible_collections.ntsops.nts.plugins.module_utils import fleet
+from ansible_collections.ntsops.nts.plugins.module_utils._model import fleet
 
 MIX = [
     {"client": "chrony-4.3", "maxpoll": 10, "share": 0.5},

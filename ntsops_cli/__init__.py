@@ -12,6 +12,6 @@ import sys
 from pathlib import Path
 
 try:
-    import ansible_collections.ntsops.nts.plugins.module_utils.errors  # noqa: F401
+    import ansible_collections.ntsops.nts.plugins.module_utils._errors  # noqa: F401
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / ".collections"))

@@ -21,9 +21,9 @@ import socket
 import sys
 from typing import Any
 
-from ansible_collections.ntsops.nts.plugins.module_utils import herd
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
-from ansible_collections.ntsops.nts.plugins.module_utils.nts_client import NTS_KE_PORT
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._herd import herd
+from ansible_collections.ntsops.nts.plugins.module_utils._net.nts_client import NTS_KE_PORT
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 FAILURE_WORDS = {

@@ -11,8 +11,9 @@ import sys
 import time
 from typing import Any
 
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
-from ansible_collections.ntsops.nts.plugins.module_utils.fleet import (
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._herd.herd import curve_document
+from ansible_collections.ntsops.nts.plugins.module_utils._model.fleet import (
     CHRONY_NTS_RATELIMIT_DEFAULT,
     SimulationResult,
     arrival_histogram,
@@ -24,8 +25,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils.fleet import (
     recommend_server_settings,
     simulate_fleet,
 )
-from ansible_collections.ntsops.nts.plugins.module_utils.herd import curve_document
-from ansible_collections.ntsops.nts.plugins.module_utils.recovery import CLIENTS, recovery_time
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import CLIENTS, recovery_time
 
 _INT_KEYS = {"minpoll", "maxpoll", "poll", "cookies"}
 _PLOT_POINTS = 2000

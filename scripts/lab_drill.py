@@ -15,7 +15,7 @@ What it does (scripts/lab.sh drill and drill-late-dns run it):
    (the bad case: the clients get the old address from DNS).
 4. Measures, per client, when it looked the name up again and when it first got an
    authenticated response from the new address, and prints both next to the
-   recovery model's predicted interval (plugins/module_utils/recovery.py, fed with
+   recovery model's predicted interval (plugins/module_utils/_model/recovery.py, fed with
    the lab's poll, the record's TTL and the measured DNS update latency).
 
 Exit status 1 when any measurement falls outside its predicted interval: that is a
@@ -44,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / ".collections"))
 
-from ansible_collections.ntsops.nts.plugins.module_utils import recovery
+from ansible_collections.ntsops.nts.plugins.module_utils._model import recovery
 
 MODEL_CLIENT = {"chrony": "chrony-4.3", "ntpsec": "ntpsec-1.2"}
 SERVICE = {"chrony": "chrony", "ntpsec": "ntpsec"}
@@ -497,7 +497,7 @@ def report(summary: dict[str, Any], baseline: dict[str, Any] | None = None) -> s
         f"({'late DNS' if summary['late_dns'] else 'DNS updated by the agent'}); "
         f"poll {summary['poll_s']:g} s, TTL {summary['ttl_s']} s, primary had the new record "
         f"{summary['dns_update_latency_s']:.2f} s after the change.",
-        "Times are seconds after the change; predicted = recovery model (plugins/module_utils/recovery.py).",
+        "Times are seconds after the change; predicted = recovery model (plugins/module_utils/_model/recovery.py).",
         "",
         f"{'client':<30} {'model':<11} {'re-resolved':>11} {'predicted':>16} "
         f"{'recovered':>10} {'predicted':>18}  result",

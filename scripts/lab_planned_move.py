@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / ".collections"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import lab_drill as drill
-from ansible_collections.ntsops.nts.plugins.module_utils import recovery
+from ansible_collections.ntsops.nts.plugins.module_utils._model import recovery
 
 STATE_DIR = ROOT / ".cache" / "lab"
 PLAYBOOK_TIMEOUT_S = 1800.0

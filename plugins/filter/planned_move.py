@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
-from ansible_collections.ntsops.nts.plugins.module_utils.planned_move import (
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._model.planned_move import (
     CHRONY_DEFAULT_NTSREFRESH_S,
 )
-from ansible_collections.ntsops.nts.plugins.module_utils.planned_move import (
+from ansible_collections.ntsops.nts.plugins.module_utils._model.planned_move import (
     planned_move_plan as _planned_move_plan,
 )
 

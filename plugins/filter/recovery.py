@@ -8,15 +8,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
-from ansible_collections.ntsops.nts.plugins.module_utils.fleet import recommend_server_settings
-from ansible_collections.ntsops.nts.plugins.module_utils.recovery import (
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._model.fleet import recommend_server_settings
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import (
     ke_retry_schedule as _ke_retry_schedule,
 )
-from ansible_collections.ntsops.nts.plugins.module_utils.recovery import (
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import (
     max_ttl as _max_ttl,
 )
-from ansible_collections.ntsops.nts.plugins.module_utils.recovery import (
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import (
     recovery_time as _recovery_time,
 )
 

@@ -123,8 +123,8 @@ served_sha256:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ntsops.nts.plugins.module_utils.cert_files import check_files
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._check.cert_files import check_files
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 
 
 def main() -> None:

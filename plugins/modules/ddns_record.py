@@ -248,8 +248,8 @@ servers:
 import ipaddress
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ntsops.nts.plugins.module_utils import ddns
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._dns import ddns
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 
 
 def _endpoint(server: str | None, port: int, transport: ddns.DnspythonTransport) -> ddns.Endpoint | None:

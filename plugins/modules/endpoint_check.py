@@ -168,8 +168,8 @@ addresses:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ntsops.nts.plugins.module_utils.endpoint import CheckOptions, check_endpoint
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._check.endpoint import CheckOptions, check_endpoint
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "dns"))
 
-from ansible_collections.ntsops.nts.plugins.module_utils.recovery import max_ttl
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import max_ttl
 from ddns_lab import KEY_NAME, AgentLab, BindPair, bind_pair, run_playbook
 
 pytestmark = pytest.mark.integration
@@ -102,7 +102,7 @@ def test_role_installs_a_working_agent(pair: BindPair, tmp_path: Path) -> None:
     assert pair.key_secret not in (etc / "config.json").read_text()
     installed = tmp_path / "lib" / "ansible_collections/ntsops/nts/plugins/module_utils"
     repo_core = Path(__file__).resolve().parents[2] / "plugins/module_utils"
-    for name in ("ddns.py", "ddns_agent.py", "errors.py"):
+    for name in ("_dns/ddns.py", "_dns/agent.py", "_errors.py"):
         assert (installed / name).read_bytes() == (repo_core / name).read_bytes()
     assert stat.S_IMODE((tmp_path / "lib" / "ntsops-ddns-agent").stat().st_mode) == 0o644
 

@@ -26,7 +26,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "dns"))
 
-from ansible_collections.ntsops.nts.plugins.module_utils.recovery import max_ttl
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import max_ttl
 from ddns_lab import (
     KEY_NAME,
     PRIMARY_ADDRESS,

@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "dns"))
 
-from ansible_collections.ntsops.nts.plugins.module_utils.recovery import max_ttl
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import max_ttl
 from ddns_lab import (
     KEY_NAME,
     PROXY_ADDRESS,

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ansible_collections.ntsops.nts.plugins.module_utils import recovery
+from ansible_collections.ntsops.nts.plugins.module_utils._model import recovery
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"

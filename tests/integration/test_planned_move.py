@@ -2,7 +2,7 @@
 
 One chronyd server answers on the old address A and the new address B of its
 namespace; a chronyd client knows the server by name. The move follows the plan of
-plugins/module_utils/planned_move.py: announce B with `ntsntpserver` (restart keeping
+plugins/module_utils/_model/planned_move.py: announce B with `ntsntpserver` (restart keeping
 the cookie keys), point the name at B, then replace the cookie keys with `ntsrotate 0`,
 a fresh `ntskeys` file and `chronyc rekey` (no restart). The client is watched through
 `chronyc ntpdata` (every valid, i.e. authenticated, response) and nftables counters in
@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from ansible_collections.ntsops.nts.plugins.module_utils.planned_move import planned_move_plan
-from ansible_collections.ntsops.nts.plugins.module_utils.recovery import planned_move_client, recovery_time
+from ansible_collections.ntsops.nts.plugins.module_utils._model.planned_move import planned_move_plan
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import planned_move_client, recovery_time
 from harness.ca import TestCA
 from harness.daemons import NTPD, ChronyClient, ChronyServer, _Daemon
 from harness.lab import Daemons

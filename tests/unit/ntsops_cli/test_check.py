@@ -15,8 +15,8 @@ import pytest
 if importlib.util.find_spec("ntsops_cli") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from ansible_collections.ntsops.nts.plugins.module_utils import monitoring
-from ansible_collections.ntsops.nts.plugins.module_utils.endpoint import EndpointCheckError
+from ansible_collections.ntsops.nts.plugins.module_utils._check import monitoring
+from ansible_collections.ntsops.nts.plugins.module_utils._check.endpoint import EndpointCheckError
 
 import ntsops_cli.check as check_cli
 from ntsops_cli.main import main

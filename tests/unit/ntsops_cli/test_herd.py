@@ -17,8 +17,9 @@ import pytest
 if importlib.util.find_spec("ntsops_cli") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from ansible_collections.ntsops.nts.plugins.module_utils import herd, nts_client
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsProtocolError
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsProtocolError
+from ansible_collections.ntsops.nts.plugins.module_utils._herd import herd
+from ansible_collections.ntsops.nts.plugins.module_utils._net import nts_client
 from OpenSSL import SSL
 
 import ntsops_cli.herd as herd_cli

@@ -7,8 +7,8 @@ from __future__ import annotations
 import struct
 
 import pytest
-from ansible_collections.ntsops.nts.plugins.module_utils import nts_records as rec
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError, NtsProtocolError
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError, NtsProtocolError
+from ansible_collections.ntsops.nts.plugins.module_utils._nts import records as rec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from ansible_collections.ntsops.nts.plugins.module_utils import nts_client
-from ansible_collections.ntsops.nts.plugins.module_utils.nts_client import Deadline, NtsStepError
+from ansible_collections.ntsops.nts.plugins.module_utils._net import nts_client
+from ansible_collections.ntsops.nts.plugins.module_utils._net.nts_client import Deadline, NtsStepError
 from OpenSSL import SSL
 
 

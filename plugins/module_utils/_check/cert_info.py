@@ -8,7 +8,7 @@ import datetime
 import ipaddress
 from typing import Any
 
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import MissingDependencyError
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import MissingDependencyError
 
 try:
     from cryptography import x509

@@ -10,14 +10,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ansible_collections.ntsops.nts.plugins.module_utils import endpoint, nts_records
-from ansible_collections.ntsops.nts.plugins.module_utils.endpoint import (
+from ansible_collections.ntsops.nts.plugins.module_utils._check import endpoint
+from ansible_collections.ntsops.nts.plugins.module_utils._check.endpoint import (
     CheckOptions,
     EndpointCheckError,
     check_address,
     check_endpoint,
     resolve_addresses,
 )
+from ansible_collections.ntsops.nts.plugins.module_utils._nts import records as nts_records
 
 
 @pytest.mark.parametrize(

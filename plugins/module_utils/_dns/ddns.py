@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import MissingDependencyError, NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import MissingDependencyError, NtsopsError
 
 try:
     import dns.exception
@@ -53,7 +53,7 @@ except ImportError:  # pragma: no cover - reported when used
     HAS_DNSPYTHON = False
 
 try:
-    from ansible_collections.ntsops.nts.plugins.module_utils.recovery import max_ttl as _recovery_max_ttl  # type: ignore[import-not-found,unused-ignore]
+    from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import max_ttl as _recovery_max_ttl  # type: ignore[import-not-found,unused-ignore]
 
     HAS_RECOVERY_MODEL = True
 except ImportError:  # pragma: no cover - the recovery model ships separately
@@ -737,7 +737,7 @@ def budget_max_ttl(budget: Mapping[str, Any]) -> int:
         raise DdnsInputError("budget needs 'clients' (a list of client dicts) and 'update_latency' (seconds)")
     if not HAS_RECOVERY_MODEL:
         raise DdnsBudgetError(
-            "the recovery model (plugins/module_utils/recovery.py) is not installed, so a TTL cannot be "
+            "the recovery model (plugins/module_utils/_model/recovery.py) is not installed, so a TTL cannot be "
             "derived from the budget; set ttl instead"
         )
     try:

@@ -7,7 +7,7 @@ import hashlib
 from types import SimpleNamespace
 
 import pytest
-from ansible_collections.ntsops.nts.plugins.module_utils import cert_info
+from ansible_collections.ntsops.nts.plugins.module_utils._check import cert_info
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID

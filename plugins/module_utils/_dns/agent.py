@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from ansible_collections.ntsops.nts.plugins.module_utils import ddns
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._dns import ddns
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 
 IP_MONITOR = ("ip", "-o", "monitor", "address")
 # Address flags that mean "not (yet, or any more) usable as the server's public address".

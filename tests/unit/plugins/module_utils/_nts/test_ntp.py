@@ -10,13 +10,13 @@ import math
 import struct
 
 import pytest
-from ansible_collections.ntsops.nts.plugins.module_utils import nts_ntp as ntp
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import (
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import (
     MissingDependencyError,
     NtsopsError,
     NtsProtocolError,
 )
-from ansible_collections.ntsops.nts.plugins.module_utils.nts_records import NtsArgumentError
+from ansible_collections.ntsops.nts.plugins.module_utils._nts import ntp
+from ansible_collections.ntsops.nts.plugins.module_utils._nts.records import NtsArgumentError
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV, AESSIV
 from hypothesis import given, settings

@@ -16,8 +16,8 @@ import dns.rdatatype
 import dns.rrset
 import dns.tsig
 import pytest
-from ansible_collections.ntsops.nts.plugins.module_utils import ddns
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._dns import ddns
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 
 ZONE = "example.test."
 NAME = "ntp.example.test."

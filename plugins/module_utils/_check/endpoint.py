@@ -16,8 +16,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ansible_collections.ntsops.nts.plugins.module_utils import cert_info, nts_client, nts_ntp, nts_records
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._check import cert_info
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._net import nts_client
+from ansible_collections.ntsops.nts.plugins.module_utils._nts import ntp as nts_ntp
+from ansible_collections.ntsops.nts.plugins.module_utils._nts import records as nts_records
 
 Resolver = Callable[[str], list[str]]
 

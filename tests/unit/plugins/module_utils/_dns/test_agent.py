@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from ansible_collections.ntsops.nts.plugins.module_utils import ddns, ddns_agent
+from ansible_collections.ntsops.nts.plugins.module_utils._dns import agent as ddns_agent
+from ansible_collections.ntsops.nts.plugins.module_utils._dns import ddns
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

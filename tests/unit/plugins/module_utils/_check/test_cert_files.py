@@ -10,8 +10,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from ansible_collections.ntsops.nts.plugins.module_utils import cert_files
-from ansible_collections.ntsops.nts.plugins.module_utils.cert_files import CertCheckError, check_files, parse_served
+from ansible_collections.ntsops.nts.plugins.module_utils._check import cert_files
+from ansible_collections.ntsops.nts.plugins.module_utils._check.cert_files import (
+    CertCheckError,
+    check_files,
+    parse_served,
+)
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 

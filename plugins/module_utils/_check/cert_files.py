@@ -15,8 +15,9 @@ import ssl
 from collections.abc import Sequence
 from typing import Any
 
-from ansible_collections.ntsops.nts.plugins.module_utils import cert_info, nts_client
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._check import cert_info
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._net import nts_client
 
 try:
     from cryptography import x509

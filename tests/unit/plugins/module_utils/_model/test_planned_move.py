@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.ntsops.nts.plugins.module_utils.planned_move import planned_move_plan
-from ansible_collections.ntsops.nts.plugins.module_utils.recovery import (
+from ansible_collections.ntsops.nts.plugins.module_utils._model.planned_move import planned_move_plan
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import (
     RecoveryModelError,
     planned_move_client,
     recovery_time,

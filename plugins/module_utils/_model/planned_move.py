@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from ansible_collections.ntsops.nts.plugins.module_utils.recovery import (
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import (
     MAX_DNS_SECONDS,
     RecoveryModelError,
     max_ttl,

@@ -40,13 +40,14 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from ansible_collections.ntsops.nts.plugins.module_utils import nts_client, nts_records
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import (
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import (
     MissingDependencyError,
     NtsopsError,
     NtsProtocolError,
 )
-from ansible_collections.ntsops.nts.plugins.module_utils.fleet import percentile
+from ansible_collections.ntsops.nts.plugins.module_utils._model.fleet import percentile
+from ansible_collections.ntsops.nts.plugins.module_utils._net import nts_client
+from ansible_collections.ntsops.nts.plugins.module_utils._nts import records as nts_records
 
 try:
     from OpenSSL import SSL

@@ -21,8 +21,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import MissingDependencyError, NtsProtocolError
-from ansible_collections.ntsops.nts.plugins.module_utils.nts_records import (
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import MissingDependencyError, NtsProtocolError
+from ansible_collections.ntsops.nts.plugins.module_utils._nts.records import (
     AEAD_AES_128_GCM_SIV,
     AEAD_AES_256_GCM_SIV,
     AEAD_AES_SIV_CMAC_256,

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 
 CLIENTS: tuple[str, ...] = ("chrony-4.3", "chrony-4.4+", "ntpsec-1.2", "rfc8915")
 POLL_STATES: tuple[str, ...] = ("steady", "ramping")

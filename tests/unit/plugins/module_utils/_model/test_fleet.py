@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.ntsops.nts.plugins.module_utils import fleet
-from ansible_collections.ntsops.nts.plugins.module_utils.fleet import (
+from ansible_collections.ntsops.nts.plugins.module_utils._model import fleet
+from ansible_collections.ntsops.nts.plugins.module_utils._model.fleet import (
     arrival_histogram,
     largest_group_arrivals,
     percentile,
@@ -12,7 +12,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils.fleet import (
     recommend_server_settings,
     simulate_fleet,
 )
-from ansible_collections.ntsops.nts.plugins.module_utils.recovery import (
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import (
     CLIENTS,
     RecoveryModelError,
     recovery_time,

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError, NtsProtocolError
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError, NtsProtocolError
 
 END_OF_MESSAGE = 0
 NEXT_PROTOCOL = 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import NtsopsError
-from ansible_collections.ntsops.nts.plugins.module_utils.recovery import (
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import (
     CLIENTS,
     RecoveryModelError,
     ke_retry_schedule,

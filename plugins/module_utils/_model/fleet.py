@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.ntsops.nts.plugins.module_utils.recovery import (
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import (
     BEHAVIOURS,
     CHRONY_44_REPLACEMENT_POSTPONE_MAX_S,
     ChronyPlan,

@@ -22,12 +22,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ansible_collections.ntsops.nts.plugins.module_utils import nts_ntp, nts_records
-from ansible_collections.ntsops.nts.plugins.module_utils.errors import (
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import (
     MissingDependencyError,
     NtsopsError,
     NtsProtocolError,
 )
+from ansible_collections.ntsops.nts.plugins.module_utils._nts import ntp as nts_ntp
+from ansible_collections.ntsops.nts.plugins.module_utils._nts import records as nts_records
 
 try:
     from OpenSSL import SSL
