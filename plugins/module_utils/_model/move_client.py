@@ -61,8 +61,7 @@ def planned_move_client(client: Mapping[str, Any] | str, dns_fresh_s: float = 0.
     spec = parse_client(client)
     fresh = seconds(dns_fresh_s, "dns_fresh_s")
     low, high = spec.poll_range()
-    result: dict[str, Any]
-    polls: float
+    old_ke: tuple[float | None, float | None]
     if spec.client.startswith("chrony"):
         # nts_ntp_client.c NNC_CheckResponseAuth() marks the NAK (stratum 0, NTSN with
         # our unique id); at the next poll check_cookies() drops the cookies and
@@ -77,24 +76,13 @@ def planned_move_client(client: Mapping[str, Any] | str, dns_fresh_s: float = 0.
         old_ke = (early_first, late_first + late_first)
         # The last authenticated sample came one interval before the NAK'd poll.
         gap = (3 * 2.0**low, late_first + late_first + late_second)
-        polls = 2.0**high
-        result = {
-            "path": "nak",
-            "first_auth_new_earliest_s": first_auth[0],
-            "first_auth_new_latest_s": first_auth[1],
-            "gap_earliest_s": gap[0],
-            "gap_latest_s": gap[1],
-            "old_ke_at_earliest_s": old_ke[0],
-            "old_ke_at_latest_s": old_ke[1],
-            "ke_address_after": "old",
-            "needs_old_ke": True,
-            "explanation": (
-                f"{spec.behaviour.description} gets an NTS NAK at its first poll after the key change, runs NTS-KE "
-                f"to the OLD address at the next poll and sends its first request to the announced address at the "
-                f"poll after: authenticated again {duration(first_auth[0])} to {duration(first_auth[1])} after the key "
-                f"change; its NTS-KE address stays the old one until it restarts."
-            ),
-        }
+        path, ke_after = "nak", "old"
+        explanation = (
+            f"{spec.behaviour.description} gets an NTS NAK at its first poll after the key change, runs NTS-KE "
+            f"to the OLD address at the next poll and sends its first request to the announced address at the "
+            f"poll after: authenticated again {duration(first_auth[0])} to {duration(first_auth[1])} after the key "
+            f"change; its NTS-KE address stays the old one until it restarts."
+        )
     elif spec.client == "rfc8915":
         # Assumption (RFC 8915 section 5.7): on a NAK the client discards its cookies and
         # runs NTS-KE at the next poll, resolving the name as any TLS client does, and
@@ -106,23 +94,13 @@ def planned_move_client(client: Mapping[str, Any] | str, dns_fresh_s: float = 0.
         if fresh > first_auth[0]:
             ke_after = "old" if fresh > first_auth[1] else "either"
         gap = (2 * p_low, 3 * p_high)
-        polls = p_high
-        result = {
-            "path": "nak",
-            "first_auth_new_earliest_s": first_auth[0],
-            "first_auth_new_latest_s": first_auth[1],
-            "gap_earliest_s": gap[0],
-            "gap_latest_s": gap[1],
-            "old_ke_at_earliest_s": None if ke_after == "new" else first_auth[0],
-            "old_ke_at_latest_s": None if ke_after == "new" else first_auth[1],
-            "ke_address_after": ke_after,
-            "needs_old_ke": ke_after != "new",
-            "explanation": (
-                f"{spec.behaviour.description} (assumed behaviour) re-keys at its next poll after the NAK, resolving "
-                f"the name, and is authenticated at once: {duration(first_auth[0])} to {duration(first_auth[1])} "
-                f"after the key change."
-            ),
-        }
+        path = "nak"
+        old_ke = (None, None) if ke_after == "new" else first_auth
+        explanation = (
+            f"{spec.behaviour.description} (assumed behaviour) re-keys at its next poll after the NAK, resolving "
+            f"the name, and is authenticated at once: {duration(first_auth[0])} to {duration(first_auth[1])} "
+            f"after the key change."
+        )
     else:
         # NTPsec ignores the NAK (measured; ntp_proto.c drops a response without a
         # valid authenticator): every poll burns a cookie, and the poll after the last
@@ -142,31 +120,27 @@ def planned_move_client(client: Mapping[str, Any] | str, dns_fresh_s: float = 0.
         interval_low = 2.0**low
         interval_high = 2.0**high * (1.0 + NTPSEC_POLL_JITTER) + NTPSEC_MINPKT_S
         gap = (first_auth[0] + interval_low, first_auth[1] + interval_high)
-        polls = 2.0**high
-        result = {
-            "path": "cookies",
-            "first_auth_new_earliest_s": first_auth[0],
-            "first_auth_new_latest_s": first_auth[1],
-            "gap_earliest_s": gap[0],
-            "gap_latest_s": gap[1],
-            "old_ke_at_earliest_s": None,
-            "old_ke_at_latest_s": None,
-            "ke_address_after": "new",
-            "needs_old_ke": False,
-            "explanation": (
-                f"{spec.behaviour.description} ignores NTS NAKs: it spends its {spec.cookies} cookies on NAK'd "
-                f"requests, then resolves the name and re-keys at the address it gets: authenticated again "
-                f"{duration(first_auth[0])} to {duration(first_auth[1])} after the key change (no faster than an "
-                f"unplanned change)."
-            ),
-        }
-    result.update(
-        {
-            "client": spec.client,
-            "poll": spec.poll_field(),
-            "dns_fresh_s": fresh,
-            "first_auth_new_polls": [first_auth[0] / 2.0**low, first_auth[1] / polls],
-            "gap_polls": [gap[0] / 2.0**low, gap[1] / polls],
-        }
-    )
-    return result
+        path, ke_after, old_ke = "cookies", "new", (None, None)
+        explanation = (
+            f"{spec.behaviour.description} ignores NTS NAKs: it spends its {spec.cookies} cookies on NAK'd "
+            f"requests, then resolves the name and re-keys at the address it gets: authenticated again "
+            f"{duration(first_auth[0])} to {duration(first_auth[1])} after the key change (no faster than an "
+            f"unplanned change)."
+        )
+    return {
+        "path": path,
+        "first_auth_new_earliest_s": first_auth[0],
+        "first_auth_new_latest_s": first_auth[1],
+        "gap_earliest_s": gap[0],
+        "gap_latest_s": gap[1],
+        "old_ke_at_earliest_s": old_ke[0],
+        "old_ke_at_latest_s": old_ke[1],
+        "ke_address_after": ke_after,
+        "needs_old_ke": ke_after != "new",
+        "explanation": explanation,
+        "client": spec.client,
+        "poll": spec.poll_field(),
+        "dns_fresh_s": fresh,
+        "first_auth_new_polls": [first_auth[0] / 2.0**low, first_auth[1] / 2.0**high],
+        "gap_polls": [gap[0] / 2.0**low, gap[1] / 2.0**high],
+    }
