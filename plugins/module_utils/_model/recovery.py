@@ -255,4 +255,3 @@ def max_ttl(clients: Sequence[Mapping[str, Any]] | Mapping[str, Any], update_lat
             f"or raise that client's poll"
         )
     return ttl
-

@@ -65,7 +65,6 @@ class SimulationResult:
         return len(self.recovery_s)
 
 
-
 def _counts(total: int, shares: Sequence[float]) -> list[int]:
     """Split ``total`` by ``shares`` with the largest-remainder method (exact sum)."""
     raw = [total * share for share in shares]
@@ -74,7 +73,6 @@ def _counts(total: int, shares: Sequence[float]) -> list[int]:
     for i in order[: total - sum(counts)]:
         counts[i] += 1
     return counts
-
 
 
 def _jitter_levels(spec: ClientSpec) -> list[float]:
