@@ -49,8 +49,9 @@ CHRONY_NTSKE_SERVER_TIMEOUT_S = 2.0
 # chrony conf.c default maxntsconnections; ntsprocesses accepts 0..1000.
 CHRONY_DEFAULT_MAXNTSCONNECTIONS = 100
 CHRONY_MAX_NTSPROCESSES = 1000
-# NTS-KE a chronyd helper process completes per second on one core (nts-facts 4:
-# ~0.5 ms CPU per NTS-KE, 1000-1300/s measured); the lower figure keeps headroom.
+# NTS-KE a chronyd helper process completes per second on one core (chronyd 4.3 on
+# loopback: ~0.5 ms CPU per NTS-KE, 1000-1300/s; benchmarks/herd_capacity.py measures
+# it); the lower figure keeps headroom.
 KE_PER_SECOND_PER_PROCESS = 1000.0
 # The bucket of a NAT group must be full again this long after a herd, so a second
 # change (or a planned move after an unplanned one) within the hour is covered too.

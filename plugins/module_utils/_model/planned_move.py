@@ -1,6 +1,6 @@
 # Copyright: ntsops contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The plan of a planned address change of an NTS server (issue 8).
+"""The plan of a planned address change of an NTS server.
 
 A chrony server can move its clients itself: it keeps answering on the old address,
 announces the new NTP address by NTS-KE Server Negotiation (``ntsntpserver``) and

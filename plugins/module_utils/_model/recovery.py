@@ -693,7 +693,7 @@ def max_ttl(clients: Sequence[Mapping[str, Any]] | Mapping[str, Any], update_lat
 
 
 # ---------------------------------------------------------------------------
-# Planned move (issue 8): the server keeps answering on the old address, announces
+# Planned move: the server keeps answering on the old address, announces
 # the new NTP address by NTS-KE Server Negotiation and replaces its cookie keys.
 
 def _chrony_nak_polls(poll: int, maxpoll: int, latest: bool) -> tuple[float, float]:
