@@ -14,7 +14,7 @@ description:
     (chrony or NTPsec) is configured with, before clients meet them.
   - Both files must parse, the key must match the certificate, the chain in the file
     (plus O(ca_path) or the system trust store) must verify, every name in O(names) must
-    be covered, at least O(min_days) must be left, and key usage must suit a TLS server.
+    be covered, at least O(min_cert_days) must be left, and key usage must suit a TLS server.
   - With O(served), it also fetches the certificate the server sends on its NTS-KE port
     and reports whether it is the one in the file. chronyd reads its certificate only
     when it starts, so a renewed file is not served until chronyd restarts.
@@ -22,16 +22,11 @@ description:
 author:
   - ntsops developers (@ntsops)
 requirements:
-  - cryptography >= 45
-  - pyOpenSSL
-  - service-identity
-attributes:
-  check_mode:
-    description: Runs the same read-only checks in check mode.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is nothing to diff.
-    support: none
+  - cryptography >= 38 (Debian 12's python3-cryptography), on the host that holds the files
+extends_documentation_fragment:
+  - ntsops.nts._attributes
+  - ntsops.nts._attributes.read_only
+  - ntsops.nts._tls_check
 options:
   cert_path:
     description: PEM file with the server certificate first, then any intermediates.
@@ -41,27 +36,23 @@ options:
     description: PEM file with the unencrypted private key.
     type: path
     required: true
-  ca_path:
-    description: PEM bundle of trusted CA certificates; the system trust store when not set.
-    type: path
   names:
     description: The names (or addresses) clients use; each must be covered by the certificate.
     type: list
     elements: str
     default: []
-  min_days:
-    description: Report a problem when the certificate expires in fewer days than this.
-    type: int
-    default: 14
+  min_cert_days:
+    description:
+      - Report a problem when the certificate expires in fewer days than this.
+      - O(min_days) is the earlier name of this option and stays an alias.
+    aliases: [min_days]
   served:
     description:
       - C(host) or C(host:port) (port 4460 when omitted; C([v6]:port) for IPv6) of the
         running NTS-KE server whose served certificate must equal O(cert_path).
     type: str
   timeout:
-    description: Seconds allowed for each step of fetching the served certificate.
-    type: float
-    default: 5
+    description: Seconds allowed for each step (TCP connect, TLS handshake) of fetching the served certificate.
 seealso:
   - module: ntsops.nts.endpoint_check
 """
@@ -73,6 +64,7 @@ EXAMPLES = r"""
     key_path: /etc/letsencrypt/live/time.example.net/privkey.pem
     names:
       - time.example.net
+    min_cert_days: 21
 
 - name: Check that the running server serves the renewed certificate
   ntsops.nts.cert_check:
@@ -134,7 +126,7 @@ def main() -> None:
             "key_path": {"type": "path", "required": True},
             "ca_path": {"type": "path"},
             "names": {"type": "list", "elements": "str", "default": []},
-            "min_days": {"type": "int", "default": 14},
+            "min_cert_days": {"type": "int", "default": 14, "aliases": ["min_days"]},
             "served": {"type": "str"},
             "timeout": {"type": "float", "default": 5},
         },
@@ -147,7 +139,7 @@ def main() -> None:
             key_path=params["key_path"],
             names=params["names"],
             ca_path=params["ca_path"],
-            min_days=params["min_days"],
+            min_days=params["min_cert_days"],
             served=params["served"],
             timeout=params["timeout"],
         )

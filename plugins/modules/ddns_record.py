@@ -24,6 +24,9 @@ author:
   - ntsops developers (@ntsops)
 requirements:
   - dnspython >= 2.0 on the host that runs the module
+extends_documentation_fragment:
+  - ntsops.nts._attributes
+  - ntsops.nts._tsig
 options:
   name:
     description: The owner name of the records, for example V(ntp.example.net). A trailing dot is optional.
@@ -84,20 +87,6 @@ options:
     description: Port of the primary, also used to query the servers in the NS set.
     type: int
     default: 53
-  key_name:
-    description: Name of the TSIG key. Required with O(key_secret); selects a key in O(key_file) holding several.
-    type: str
-  key_secret:
-    description: Base64 TSIG secret. Mutually exclusive with O(key_file).
-    type: str
-  key_algorithm:
-    description: TSIG algorithm for O(key_secret). V(hmac-sha1) and V(hmac-md5) only for old servers.
-    type: str
-    choices: [hmac-sha256, hmac-sha224, hmac-sha384, hmac-sha512, hmac-sha1, hmac-md5]
-    default: hmac-sha256
-  key_file:
-    description: A key file in BIND's format (as written by C(tsig-keygen)), read on the managed host.
-    type: path
   protocol:
     description: Transport for queries and the update. V(udp) falls back to TCP on a truncated answer.
     type: str
@@ -121,11 +110,9 @@ options:
     default: 30
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Reads the records and the NS set, reports what would change, sends no update.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: The managed RRsets as zone-file lines before and after.
 notes:

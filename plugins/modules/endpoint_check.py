@@ -22,16 +22,12 @@ description:
 author:
   - ntsops developers (@ntsops)
 requirements:
-  - pyOpenSSL (for the TLS exporter NTS derives its keys from)
-  - cryptography >= 45
-  - service-identity
-attributes:
-  check_mode:
-    description: Runs the same read-only checks in check mode.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is nothing to diff.
-    support: none
+  - cryptography >= 45 for the NTP exchange (AES-SIV with the empty plaintext of every NTS request fails
+    in older versions); cryptography >= 38 with O(ntp_exchange=false)
+extends_documentation_fragment:
+  - ntsops.nts._attributes
+  - ntsops.nts._attributes.read_only
+  - ntsops.nts._tls_check
 options:
   name:
     description:
@@ -49,19 +45,10 @@ options:
       - Useful to check a new address before DNS points at it.
     type: list
     elements: str
-  ca_path:
-    description:
-      - PEM bundle of trusted CA certificates.
-      - When not set, the system trust store is used, as clients do by default.
-    type: path
   timeout:
     description: Seconds allowed for each step (TCP connect, TLS handshake, NTS-KE, NTP exchange).
-    type: float
-    default: 5
   min_cert_days:
     description: Report a problem when the served certificate expires in fewer days than this.
-    type: int
-    default: 14
   ntp_exchange:
     description: Run one NTS-protected NTP exchange after NTS-KE and check that authenticated time flows.
     type: bool

@@ -40,8 +40,8 @@ try:
 except ImportError:  # ansible-test's import sanity test runs without it; _make_aead() reports it
     _crypto_aead = None  # type: ignore[assignment]
 
-# AES-SIV with an empty plaintext (every NTS request) fails inside OpenSSL bindings
-# before cryptography 45 (nts-facts section 4); Debian 12 ships 38.
+# AES-SIV with an empty plaintext (every NTS request) fails inside cryptography's
+# OpenSSL bindings before version 45; Debian 12 ships 38, so _make_aead() refuses it.
 MIN_CRYPTOGRAPHY = (45, 0)
 
 EF_UNIQUE_IDENTIFIER = 0x0104

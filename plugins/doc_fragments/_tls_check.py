@@ -1,0 +1,31 @@
+# Copyright: ntsops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This doc fragment is private to the collection: it may change at any time.
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+    # Options of the modules that check an NTS server's certificate (endpoint_check,
+    # cert_check). The minimum versions are those of Debian 12's packages, which the
+    # code in plugins/module_utils/_check and _net/nts_client.py keeps working with.
+    DOCUMENTATION = r"""
+options:
+  ca_path:
+    description:
+      - PEM bundle of trusted CA certificates.
+      - When not set, the system trust store is used, as clients do by default.
+    type: path
+  min_cert_days:
+    description: Report a problem when the certificate expires in fewer days than this.
+    type: int
+    default: 14
+  timeout:
+    description: Seconds allowed for each network step (TCP connect, TLS handshake, and what follows it).
+    type: float
+    default: 5
+requirements:
+  - pyOpenSSL >= 23 (TLS 1.3 connections and chain verification; Debian 12's python3-openssl)
+  - service-identity >= 21.1 (certificate name checks by RFC 6125; Debian 12's python3-service-identity)
+"""
