@@ -56,7 +56,7 @@ link: $(COLLECTION_LINK)
 collections: venv link
 	@sh scripts/install-podman-collection.sh
 
-# The Debian 12 systemd image (debootstrap, no registry) and the lab image on it;
+# The Debian 12 and 13 systemd images (debootstrap, no registry) and the lab image;
 # each is rebuilt only when its recipe changed.
 images: system collections
 	@bash scripts/lab.sh images

@@ -9,10 +9,23 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DAEMONS="$ROOT/.cache/daemons"
+# shellcheck source=scripts/debian-release.sh
+. "$ROOT/scripts/debian-release.sh"
+
+# The host may be Debian 12 or 13. The libraries of the unpacked daemons have other
+# package names on 13 (the 64-bit time_t transition added a t64 suffix).
+SUITE=$(host_suite)
+case "$SUITE" in
+    bookworm) DAEMON_LIBS="libbsd0 libcap2 libedit2 libgnutls30 libnettle8 libseccomp2 libssl3" ;;
+    trixie) DAEMON_LIBS="libbsd0 libcap2 libedit2 libgnutls30t64 libnettle8t64 libseccomp2 libssl3t64" ;;
+    *)
+        echo "bootstrap: this host runs Debian suite '$SUITE'; supported hosts are Debian 12 (bookworm) and 13 (trixie)" >&2
+        exit 2
+        ;;
+esac
 
 PACKAGES="bind9 bind9-utils bind9-dnsutils iproute2 libcap2-bin openssl nftables rsync make git \
-podman runc debootstrap uidmap slirp4netns fuse-overlayfs \
-libbsd0 libcap2 libedit2 libgnutls30 libnettle8 libseccomp2 libssl3"
+podman runc debootstrap uidmap slirp4netns fuse-overlayfs shellcheck $DAEMON_LIBS"
 
 missing=""
 for pkg in $PACKAGES; do
@@ -40,7 +53,7 @@ unpack() {
         apt-get update -qq
         (cd "$tmp" && apt-get download -qq "$1")
     }
-    rm -rf "$DAEMONS/$1"
+    rm -rf "${DAEMONS:?}/$1"
     mkdir -p "$DAEMONS/$1"
     dpkg -x "$tmp"/"$1"_*.deb "$DAEMONS/$1"
     rm -rf "$tmp"

@@ -54,7 +54,7 @@ elapsed() {
 build_images() {
     sh scripts/install-podman-collection.sh
     sh scripts/build-image.sh
-    # The lab image: the base image plus BIND and dnspython (scripts/lab/Containerfile).
+    # The lab image: the Debian 12 image plus BIND and dnspython (scripts/lab/Containerfile).
     # Rebuilt when the base image or the Containerfile changed.
     local want have
     want="$(podman image inspect --format '{{.Id}}' "$BASE_IMAGE")-$(sha256sum scripts/lab/Containerfile | cut -c1-16)"
