@@ -102,7 +102,7 @@ def test_role_installs_a_working_agent(pair: BindPair, tmp_path: Path) -> None:
     assert pair.key_secret not in (etc / "config.json").read_text()
     installed = tmp_path / "lib" / "ansible_collections/ntsops/nts/plugins/module_utils"
     repo_core = Path(__file__).resolve().parents[2] / "plugins/module_utils"
-    for name in ("_dns/ddns.py", "_dns/agent.py", "_errors.py"):
+    for name in ("_dns/ensure.py", "_dns/agent.py", "_errors.py"):
         assert (installed / name).read_bytes() == (repo_core / name).read_bytes()
     assert stat.S_IMODE((tmp_path / "lib" / "ntsops-ddns-agent").stat().st_mode) == 0o644
 
