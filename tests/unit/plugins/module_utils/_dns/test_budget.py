@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.ntsops.nts.plugins.module_utils._dns import budget
+from ansible_collections.ntsops.nts.plugins.module_utils._dns import budget as budget_module
 from ansible_collections.ntsops.nts.plugins.module_utils._dns.budget import budget_max_ttl, choose_ttl
 from ansible_collections.ntsops.nts.plugins.module_utils._dns.errors import DdnsBudgetError, DdnsInputError
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
@@ -32,6 +32,19 @@ def test_budget_that_no_ttl_can_meet_is_an_ntsops_error() -> None:
 
 
 def test_budget_without_the_recovery_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(budget, "HAS_RECOVERY_MODEL", False)
+    monkeypatch.setattr(budget_module, "HAS_RECOVERY_MODEL", False)
     with pytest.raises(DdnsBudgetError, match="recovery model"):
         choose_ttl(None, {"clients": [{"client": "chrony-4.3"}], "update_latency": 2})
+
+
+def test_option_prefix_names_the_callers_variables() -> None:
+    budget = {"clients": [{"client": "chrony-4.3", "maxpoll": 4}], "update_latency": 2}
+    limit = budget_max_ttl(budget)
+    with pytest.raises(DdnsBudgetError) as caught:
+        choose_ttl(limit + 1, budget, option_prefix="ddns_agent_")
+    assert str(caught.value) == (
+        f"ddns_agent_ttl {limit + 1} s is above {limit} s, the longest TTL the recovery budget allows; "
+        "lower ddns_agent_ttl or set ddns_agent_allow_ttl_over_budget"
+    )
+    _ttl, _limit, warnings = choose_ttl(limit + 1, budget, True, option_prefix="ddns_agent_")
+    assert warnings == [f"ddns_agent_ttl {limit + 1} s is above {limit} s, the longest TTL the recovery budget allows"]
