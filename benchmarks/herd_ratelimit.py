@@ -1,6 +1,6 @@
 """A herd of K clients behind ONE source address (a NAT) re-keying against chronyd's
 NTS-KE rate limit: with the setting the fleet model recommends for that NAT group
-(fleet.recommend_server_settings) none may be dropped; with chrony's default limit once
+(sizing.recommend_server_settings) none may be dropped; with chrony's default limit once
 enabled (`ntsratelimit` without options: interval 6, burst 8, leak 2) the drops show.
 
 Two arrival patterns, both from one source address 127.0.1.1:
@@ -31,14 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / ".collections"))
 
 import herdlab
 from ansible_collections.ntsops.nts.plugins.module_utils._herd import herd
-from ansible_collections.ntsops.nts.plugins.module_utils._model import fleet
+from ansible_collections.ntsops.nts.plugins.module_utils._model import sizing
 
 SOURCE = "127.0.1.1"
 CURVE_BIN_S = 0.25
 
 
 def recommended(clients: int, poll: int) -> dict[str, Any]:
-    return fleet.recommend_server_settings({
+    return sizing.recommend_server_settings({
         "expected_clients": clients,
         "largest_nat_group": clients,
         "client_mix": [{"client": "chrony-4.3", "minpoll": poll, "maxpoll": poll}],

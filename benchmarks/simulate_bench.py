@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / ".collections"))
 
-from ansible_collections.ntsops.nts.plugins.module_utils._model import fleet
+from ansible_collections.ntsops.nts.plugins.module_utils._model import simulate
 
 MIX = [
     {"client": "chrony-4.3", "maxpoll": 10, "share": 0.5},
@@ -28,7 +28,7 @@ def measure(clients: int, use_numpy: bool, ttl: float, latency: float, repeats: 
     times = []
     for seed in range(repeats):
         started = time.perf_counter()
-        fleet.simulate_fleet(
+        simulate.simulate_fleet(
             MIX, clients, ttl, latency, nat_group_size=40, nat_fraction=0.3, seed=seed, use_numpy=use_numpy
         )
         times.append(time.perf_counter() - started)
@@ -41,7 +41,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pure-only", action="store_true")
     args = parser.parse_args()
-    paths = [False] if args.pure_only or fleet.np is None else [True, False]
+    paths = [False] if args.pure_only or simulate.np is None else [True, False]
     for name, (ttl, latency) in SCENARIOS.items():
         for use_numpy in paths:
             seconds = measure(args.clients, use_numpy, ttl, latency, args.repeats)

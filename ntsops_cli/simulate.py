@@ -13,19 +13,21 @@ from typing import Any
 
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 from ansible_collections.ntsops.nts.plugins.module_utils._herd.herd import curve_document
-from ansible_collections.ntsops.nts.plugins.module_utils._model.fleet import (
+from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import CLIENTS
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import recovery_time
+from ansible_collections.ntsops.nts.plugins.module_utils._model.simulate import SimulationResult, simulate_fleet
+from ansible_collections.ntsops.nts.plugins.module_utils._model.sizing import (
     CHRONY_NTS_RATELIMIT_DEFAULT,
-    SimulationResult,
+    rate_limited_requests,
+    recommend_server_settings,
+)
+from ansible_collections.ntsops.nts.plugins.module_utils._model.summary import (
     arrival_histogram,
     kind_values,
     largest_group_arrivals,
     latest_ke,
     percentile,
-    rate_limited_requests,
-    recommend_server_settings,
-    simulate_fleet,
 )
-from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import CLIENTS, recovery_time
 
 _INT_KEYS = {"minpoll", "maxpoll", "poll", "cookies"}
 _PLOT_POINTS = 2000

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / ".collections"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import lab_drill as drill
-from ansible_collections.ntsops.nts.plugins.module_utils._model import recovery
+from ansible_collections.ntsops.nts.plugins.module_utils._model import move_client
 
 STATE_DIR = ROOT / ".cache" / "lab"
 PLAYBOOK_TIMEOUT_S = 1800.0
@@ -72,7 +72,7 @@ def measure(lab: drill.Lab, samples: dict[str, list[drill.Sample]], new: str, sw
     poll_s = 2.0**lab.poll
     rows = []
     for container, kind in lab.clients.items():
-        model = recovery.planned_move_client({"client": drill.MODEL_CLIENT[kind], "maxpoll": lab.poll})
+        model = move_client.planned_move_client({"client": drill.MODEL_CLIENT[kind], "maxpoll": lab.poll})
         mine = samples.get(container, [])
         first = next((s for s in mine if s.at > switched and s.address == new and s.reach != 0
                       and s.authenticated), None)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
-from ansible_collections.ntsops.nts.plugins.module_utils._model.planned_move import (
+from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
     CHRONY_DEFAULT_NTSREFRESH_S,
 )
 from ansible_collections.ntsops.nts.plugins.module_utils._model.planned_move import (

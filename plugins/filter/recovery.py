@@ -9,7 +9,6 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
-from ansible_collections.ntsops.nts.plugins.module_utils._model.fleet import recommend_server_settings
 from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import (
     ke_retry_schedule as _ke_retry_schedule,
 )
@@ -19,6 +18,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import 
 from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import (
     recovery_time as _recovery_time,
 )
+from ansible_collections.ntsops.nts.plugins.module_utils._model.sizing import recommend_server_settings
 
 
 def _call(name: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

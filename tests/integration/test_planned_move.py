@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from ansible_collections.ntsops.nts.plugins.module_utils._model.move_client import planned_move_client
 from ansible_collections.ntsops.nts.plugins.module_utils._model.planned_move import planned_move_plan
-from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import planned_move_client, recovery_time
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import recovery_time
 from harness.ca import TestCA
 from harness.daemons import NTPD, ChronyClient, ChronyServer, _Daemon
 from harness.lab import Daemons

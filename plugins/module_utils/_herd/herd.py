@@ -45,7 +45,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils._errors import (
     NtsopsError,
     NtsProtocolError,
 )
-from ansible_collections.ntsops.nts.plugins.module_utils._model.fleet import percentile
+from ansible_collections.ntsops.nts.plugins.module_utils._model.summary import percentile
 from ansible_collections.ntsops.nts.plugins.module_utils._net import nts_client
 from ansible_collections.ntsops.nts.plugins.module_utils._nts import records as nts_records
 

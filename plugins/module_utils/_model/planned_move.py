@@ -1,6 +1,6 @@
 # Copyright: ntsops contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The plan of a planned address change of an NTS server (issue 8).
+"""The plan of a planned address change of an NTS server.
 
 A chrony server can move its clients itself: it keeps answering on the old address,
 announces the new NTP address by NTS-KE Server Negotiation (``ntsntpserver``) and
@@ -8,41 +8,35 @@ replaces its cookie keys, so every chrony client gets an NTS NAK, re-keys and se
 its NTP requests to the new address two polls later. NTPsec servers cannot send
 Server Negotiation, so they take the DNS-only path (the old address goes dark once
 DNS is fresh). ``planned_move_plan()`` lists the steps with the expected time of
-each, the per-client prediction from the recovery model and the constraint on the
-old address's NTS-KE (docs/recovery-model.md, "Planned move").
+each, the per-client prediction (move_client.py for the NAK path, recovery.py for
+the DNS path) and the constraint on the old address's NTS-KE
+(docs/recovery-model.md, "Planned move").
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import (
-    MAX_DNS_SECONDS,
-    RecoveryModelError,
-    max_ttl,
+from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
+    CHRONY_DEFAULT_NTSREFRESH_S,
+    MAX_FLEET_CLIENTS,
+    client_list,
     parse_client,
-    planned_move_client,
-    recovery_time,
+)
+from ansible_collections.ntsops.nts.plugins.module_utils._model.move_client import planned_move_client
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import max_ttl, recovery_time
+from ansible_collections.ntsops.nts.plugins.module_utils._model.validate import (
+    boolean,
+    choice,
+    number,
+    seconds,
 )
 
 SERVERS: tuple[str, ...] = ("chrony", "ntpsec")
-# chrony conf.c: the client's default ntsrefresh (4 weeks).
-CHRONY_DEFAULT_NTSREFRESH_S = 2419200
-
-
-def _number(value: Any, what: str, upper: float = MAX_DNS_SECONDS) -> float:
-    if isinstance(value, bool):
-        raise RecoveryModelError(f"{what} must be a number of seconds, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise RecoveryModelError(f"{what} must be a number of seconds, got {value!r}") from None
-    if not math.isfinite(number) or not 0 <= number <= upper:
-        raise RecoveryModelError(f"{what} must be between 0 and {upper:g} s, got {value!r}")
-    return number
+# Longest client ntsrefresh the plan accepts: ten years.
+_MAX_NTSREFRESH_S = 10 * 365 * 86400.0
 
 
 def _fleet_clients(fleet: Any) -> list[tuple[dict[str, Any], float | None]]:
@@ -52,29 +46,22 @@ def _fleet_clients(fleet: Any) -> list[tuple[dict[str, Any], float | None]]:
     ``server_recommendation`` takes it (``client_mix`` with ``share`` and optional
     ``expected_clients``).
     """
-    if isinstance(fleet, Mapping):
-        if "client_mix" not in fleet:
-            fleet = [fleet]
-        else:
-            mix = fleet["client_mix"]
-            expected = fleet.get("expected_clients")
-            total = None if expected is None else _number(expected, "expected_clients", 1e9)
-            if isinstance(mix, str | bytes) or not isinstance(mix, Sequence) or not mix:
-                raise RecoveryModelError(f"client_mix must be a non-empty list of client mappings, got {mix!r}")
-            shares = [float(item.get("share", 1.0)) if isinstance(item, Mapping) else 1.0 for item in mix]
-            weight = sum(shares) or 1.0
-            return [
-                (dict(item) if isinstance(item, Mapping) else {"client": item},
-                 None if total is None else total * share / weight)
-                for item, share in zip(mix, shares, strict=True)
-            ]
-    if isinstance(fleet, str | bytes) or not isinstance(fleet, Sequence) or not fleet:
-        raise RecoveryModelError(f"fleet must be a non-empty list of client mappings, got {fleet!r}")
+    if isinstance(fleet, Mapping) and "client_mix" in fleet:
+        mix = client_list(fleet["client_mix"], "client_mix")
+        expected = fleet.get("expected_clients")
+        total = None if expected is None else number(expected, "expected_clients", MAX_FLEET_CLIENTS)
+        shares = [number(item.get("share", 1.0), "share") if isinstance(item, Mapping) else 1.0 for item in mix]
+        weight = sum(shares) or 1.0
+        return [
+            (dict(item) if isinstance(item, Mapping) else {"client": item},
+             None if total is None else total * share / weight)
+            for item, share in zip(mix, shares, strict=True)
+        ]
     clients = []
-    for item in fleet:
+    for item in client_list(fleet, "fleet"):
         description = dict(item) if isinstance(item, Mapping) else {"client": item}
         count = description.get("count")
-        clients.append((description, None if count is None else _number(count, "count", 1e9)))
+        clients.append((description, None if count is None else number(count, "count", MAX_FLEET_CLIENTS)))
     return clients
 
 
@@ -108,7 +95,7 @@ def _old_ke(
                 "A chrony client moved by the NAK keeps the OLD address as its NTS-KE address. At its next NTS-KE "
                 f"(ntsrefresh, default {CHRONY_DEFAULT_NTSREFRESH_S} s = 4 weeks) it connects there; if nothing "
                 "answers, it loses reachability, resolves the name, gets the address it already uses for NTP, "
-                "changes nothing and stays unsynchronised (nts-facts 2, 'Trap, measured'; chrony "
+                "changes nothing and stays unsynchronised (docs/recovery-model.md, 'The trap'; chrony "
                 "ntp_sources.c change_source_address() refuses the address the source already has)."
             ),
             "retire_when": (
@@ -178,16 +165,14 @@ def planned_move_plan(
     unplanned loss of the old address at minimum recovery), ``ttl_within_budget``, and
     ``old_ke`` (whether, why and how long the old address must keep answering NTS-KE).
     """
-    if server not in SERVERS:
-        raise RecoveryModelError(f"server must be one of {', '.join(SERVERS)}, got {server!r}")
+    choice(server, "server", SERVERS)
     clients = _fleet_clients(fleet)
-    ttl_s = _number(ttl, "ttl")
-    latency_s = _number(update_latency, "update_latency")
-    old_ttl_s = ttl_s if old_ttl is None else _number(old_ttl, "old_ttl")
-    restart = _number(restart_s, "restart_s", 3600)
-    refresh = _number(ntsrefresh_s, "ntsrefresh_s", 10 * 365 * 86400.0)
-    if not isinstance(ntp_address_differs, bool):
-        raise RecoveryModelError(f"ntp_address_differs must be true or false, got {ntp_address_differs!r}")
+    ttl_s = seconds(ttl, "ttl")
+    latency_s = seconds(update_latency, "update_latency")
+    old_ttl_s = ttl_s if old_ttl is None else seconds(old_ttl, "old_ttl")
+    restart = seconds(restart_s, "restart_s", 3600)
+    refresh = seconds(ntsrefresh_s, "ntsrefresh_s", _MAX_NTSREFRESH_S)
+    boolean(ntp_address_differs, "ntp_address_differs")
     budget = max_ttl([description for description, _count in clients], latency_s)
     fresh_wait = latency_s + ttl_s
     # Resolvers may hold a record fetched just before the change for a whole old TTL.
@@ -262,7 +247,7 @@ def planned_move_plan(
                     "name": _label(description),
                     "count": count,
                     "path": "dns",
-                    "poll": high if low == high else [low, high],
+                    "poll": spec.poll_field(),
                     "first_auth_new_earliest_s": minimum["recovery_earliest_s"],
                     "first_auth_new_latest_s": minimum["recovery_latest_s"],
                     "first_auth_new_polls": [minimum["recovery_earliest_s"] / 2.0**low,
@@ -278,7 +263,7 @@ def planned_move_plan(
                 "old_dark",
                 "Make the old address go dark (remove it, or drop UDP 123 and TCP 4460 to it)",
                 restart,
-                "Clients that still answer on the old address never move (nts-facts 2).",
+                "Clients that still answer on the old address never move (docs/recovery-model.md).",
             )
         )
     watch = max(p["first_auth_new_latest_s"] for p in predictions)

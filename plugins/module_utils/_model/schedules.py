@@ -1,0 +1,294 @@
+# Copyright: ntsops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Poll schedules and re-resolution plans: when each client looks the server name up again.
+
+Times are seconds after the change (the moment the old address stops answering).
+``u`` is the time from the change to the client's first unanswered poll, in
+(0, P0]; ``S_k`` the k-th poll after the change relative to that first one
+(``S_1 = 0``). An *attempt* is a moment at which the client resolves the name
+again; if the resolver gives the new address then, the client recovers at the
+attempt's *recovery* moment. A plan lists a client's attempts under the earliest
+or the latest assumptions (poll score, poll jitter, chrony 4.4+'s postponement);
+recovery.py turns the two extreme plans into bounds and simulate.py draws from
+between them. docs/recovery-model.md names the daemon code behind every rule.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
+    CHRONY_43_REPLACEMENT_HOLDOFF_S,
+    CHRONY_44_REPLACEMENT_POSTPONE_MAX_S,
+    CHRONY_ADJ_OTHER,
+    CHRONY_ADJ_SYNC_PEER,
+    CHRONY_POLL_JITTER,
+    CHRONY_REACH_BITS,
+    NTPSEC_KE_RETRY_S,
+    NTPSEC_KE_TIMEOUT_S,
+    NTPSEC_MINPKT_S,
+    NTPSEC_POLL_JITTER,
+    RFC_KE_FIRST_RETRY_S,
+    RFC_KE_MAX_RETRY_S,
+    RFC_KE_RETRY_FACTOR,
+    ClientSpec,
+)
+from ansible_collections.ntsops.nts.plugins.module_utils._model.validate import RecoveryModelError
+
+# Bound on how many re-resolution attempts the model walks before giving up.
+MAX_ATTEMPTS = 100_000
+# A score just below 1 (chrony's poll_score lies in [0, 1)).
+_SCORE_BELOW_ONE = 1.0 - 1e-9
+
+
+def gave_up(who: str = "the recovery model") -> RecoveryModelError:
+    """The error for a walk over re-resolution attempts that does not end."""
+    return RecoveryModelError(f"{who} gave up after too many re-resolution attempts")
+
+
+class ChronySchedule:
+    """chrony's poll times during an outage, relative to the first unanswered poll.
+
+    ntp_core.c transmit_timeout(): a request with no answer to the previous one
+    (tx_count >= 2) counts as a miss and calls adjust_poll(0.1 for the sync peer,
+    0.25 otherwise); a poll with no cookie left (NAU_PrepareRequestAuth fails)
+    counts as a miss and calls adjust_poll(0.25). adjust_poll() adds to a score in
+    [0, 1) and raises the poll exponent by one when it reaches 1, up to maxpoll.
+    The poll timer is restarted with the poll after those adjustments.
+    """
+
+    def __init__(self, poll: int, maxpoll: int, cookies: int, *, score: float, sent_adj: float, jitter: float) -> None:
+        self.first_interval = 2.0**poll * (1.0 + jitter)
+        self.empty_index = 0
+        times = [0.0]
+        exponent, misses, k = poll, 0, 1
+        # The transient ends once the exponent has reached maxpoll: from then on every
+        # interval is the same. Each poll from the second on adds >= 0.1 to the score,
+        # so this loop runs at most about 10 * (maxpoll - poll) + 20 times.
+        while True:
+            adj = 0.0
+            if k > cookies:
+                adj = CHRONY_ADJ_OTHER
+            elif k >= 2:
+                adj = sent_adj
+            if k >= 2 or k > cookies:
+                misses += 1
+                if misses == CHRONY_REACH_BITS and not self.empty_index:
+                    self.empty_index = k
+            if adj:
+                score += adj
+                if score >= 1.0:
+                    exponent += int(score)
+                    score -= int(score)
+                exponent = min(exponent, maxpoll)
+            if exponent >= maxpoll and self.empty_index:
+                break
+            times.append(times[-1] + 2.0**exponent * (1.0 + jitter))
+            k += 1
+        self.transient: tuple[float, ...] = tuple(times)  # transient[k - 1] = S_k for k <= len(transient)
+        self.steady_interval = 2.0**maxpoll * (1.0 + jitter)
+
+    def time(self, k: int) -> float:
+        """S_k: the k-th poll (k >= 1) after the change, relative to the first one."""
+        n = len(self.transient)
+        if k <= n:
+            return self.transient[k - 1]
+        return self.transient[-1] + (k - n) * self.steady_interval
+
+    def first_index_at_or_after(self, offset: float) -> int:
+        """The smallest k >= 1 with S_k >= offset."""
+        n = len(self.transient)
+        if offset <= self.transient[-1]:
+            return bisect.bisect_left(self.transient, offset) + 1
+        extra = math.ceil((offset - self.transient[-1]) / self.steady_interval - 1e-12)
+        return n + max(extra, 0)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One re-resolution: when it happens and when the client recovers if it is fresh."""
+
+    at: float
+    recovery: float
+    ke: float = -1.0  # NTS-KE to the new address; -1 means at ``at``
+
+    @property
+    def ke_at(self) -> float:
+        return self.at if self.ke < 0 else self.ke
+
+
+class Plan:
+    """Attempts of one client under one set of extreme assumptions (earliest or latest)."""
+
+    first_interval: float
+
+    def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
+        raise NotImplementedError
+
+    def gap(self, n: int) -> float:
+        """Bound (lower for an earliest plan, upper for a latest one) on the wait from
+        re-resolution n to re-resolution n + 1 (n >= 1), whatever the poll jitter."""
+        raise NotImplementedError
+
+    def later_offset(self) -> float:
+        """Bound on the time from a fresh re-resolution after the first to recovery."""
+        return 0.0
+
+    def gap_sum(self, n: int) -> float:
+        """gap(1) + ... + gap(n - 1): offset of the n-th re-resolution from the first."""
+        return (n - 1) * self.gap(1)
+
+    def first(self) -> Attempt:
+        return next(self.attempts())
+
+
+class ChronyPlan(Plan):
+    """chrony: re-resolution when the reachability register is empty, then rate limited.
+
+    sources.c SRC_UpdateReachability() calls NSR_HandleBadSource() at every poll while
+    the 8-bit register is zero; ntp_sources.c NSR_HandleBadSource() postpones the
+    replacement (4.3: 1792 s after the previous one; 4.4+: a uniform delay drawn
+    after each one). After NCR_ChangeRemoteAddress()/NNC_ChangeAddress() the next poll
+    runs NTS-KE to the new address and the poll after that is authenticated.
+    """
+
+    def __init__(
+        self, spec: ClientSpec, poll: int, latest: bool, postpone: float, jitter: float | None = None
+    ) -> None:
+        score = _SCORE_BELOW_ONE if latest else 0.0
+        sent_adj = CHRONY_ADJ_OTHER if latest else CHRONY_ADJ_SYNC_PEER
+        if jitter is None:
+            jitter = CHRONY_POLL_JITTER if latest else 0.0
+        self.schedule = ChronySchedule(poll, spec.maxpoll, spec.cookies, score=score, sent_adj=sent_adj, jitter=jitter)
+        self.first_interval = self.schedule.first_interval
+        self.postpone = postpone
+        self.latest = latest
+
+    def gap(self, n: int) -> float:
+        # The next attempt is the first poll at least `postpone` after the previous one:
+        # at most one (longest) interval later; at least one (current) interval later.
+        if self.latest:
+            return self.postpone + self.schedule.steady_interval
+        k = self.schedule.empty_index
+        return max(self.postpone, self.schedule.time(k + 1) - self.schedule.time(k))
+
+    def later_offset(self) -> float:
+        # NTS-KE at the next poll, authenticated at the one after: two intervals, which
+        # never shrink during the outage.
+        if self.latest:
+            return 2 * self.schedule.steady_interval
+        first = self.first()
+        return first.recovery - first.at
+
+    def _attempt(self, k: int) -> Attempt:
+        return Attempt(self.schedule.time(k), self.schedule.time(k + 2), self.schedule.time(k + 1))
+
+    def _next_index(self, k: int) -> int:
+        return max(k + 1, self.schedule.first_index_at_or_after(self.schedule.time(k) + self.postpone))
+
+    def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
+        k = self.schedule.empty_index
+        if self.postpone == 0.0 and start > self.schedule.time(k):
+            # With no postponement every poll is an attempt: jump straight there.
+            k = max(k, self.schedule.first_index_at_or_after(start))
+        for _attempt in range(MAX_ATTEMPTS):
+            if self.schedule.time(k) >= start:
+                yield self._attempt(k)
+            k = self._next_index(k)
+        raise gave_up()
+
+
+class NtpsecPlan(Plan):
+    """NTPsec 1.2: resolve and run NTS-KE one poll slot after the cookies ran out.
+
+    ntp_proto.c peer_xmit() calls restart_nts_ke() when no cookie is left; that sets
+    FLAG_LOOKUP and a long delay, but transmit()'s poll_update() overwrites the delay
+    (measured), so the next poll runs dns_probe(): getaddrinfo plus NTS-KE
+    (nts_client.c nts_probe()). Success sends the first request at once
+    (dns_take_server() -> peer_xmit()); failure retries after 2^12 s
+    (dns_take_status()).
+    """
+
+    def __init__(self, spec: ClientSpec, poll: int, latest: bool, jitter: float | None = None) -> None:
+        if jitter is None:
+            jitter = NTPSEC_POLL_JITTER if latest else 0.0
+        # poll_update() adds the NTP_MINPKT guard to every poll while the headway
+        # counter is above 2^minpoll, which lasts long after an iburst start when the
+        # client polls at minpoll (measured: +2 s per poll at P = 16 s).
+        guard = NTPSEC_MINPKT_S if latest else 0.0
+        self.interval = 2.0**poll * (1.0 + jitter) + guard
+        self.first_interval = self.interval
+        self.first_at = (spec.cookies + 1) * self.interval
+        # A dark old address costs the connect timeout; a refusal or a TLS failure
+        # from an unrelated host ends the attempt at once.
+        self.failure_time = NTPSEC_KE_TIMEOUT_S if spec.old_address == "dark" else 0.0
+        self.period = self.failure_time + NTPSEC_KE_RETRY_S
+
+    def gap(self, n: int) -> float:
+        return self.period
+
+    def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
+        n = 0
+        if start > self.first_at:
+            n = math.ceil((start - self.first_at) / self.period - 1e-12)
+        for _attempt in range(MAX_ATTEMPTS):
+            at = self.first_at + n * self.period
+            if at >= start:
+                yield Attempt(at, at)
+            n += 1
+        raise gave_up()
+
+
+class RfcPlan(Plan):
+    """RFC 8915 reference client (assumptions in docs/recovery-model.md).
+
+    Each unanswered request uses a cookie; at the first poll with none left the
+    client runs NTS-KE, resolving the server name as any TLS client does, and sends
+    its request at once. Failed NTS-KE is retried after 10 s, growing by 1.5, at most
+    5 days (RFC 8915's retry rule), resolving the name each time.
+    """
+
+    def __init__(self, spec: ClientSpec, poll: int) -> None:
+        self.interval = 2.0**poll
+        self.first_interval = self.interval
+        self.first_at = spec.cookies * self.interval
+
+    def gap(self, n: int) -> float:
+        return min(RFC_KE_FIRST_RETRY_S * RFC_KE_RETRY_FACTOR ** min(n - 1, 64), RFC_KE_MAX_RETRY_S)
+
+    def gap_sum(self, n: int) -> float:
+        # The waits grow geometrically until the 5-day cap (about 30 terms), then stay.
+        growing = min(n - 1, 64)
+        total = sum(self.gap(i) for i in range(1, growing + 1))
+        return total + max(0, n - 1 - growing) * RFC_KE_MAX_RETRY_S
+
+    def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
+        at, wait = self.first_at, RFC_KE_FIRST_RETRY_S
+        for _attempt in range(MAX_ATTEMPTS):
+            if at >= start:
+                yield Attempt(at, at)
+            at += wait
+            wait = min(wait * RFC_KE_RETRY_FACTOR, RFC_KE_MAX_RETRY_S)
+        raise gave_up()
+
+
+def make_plan(
+    spec: ClientSpec, poll: int, latest: bool, jitter: float | None = None, postpone: float | None = None
+) -> Plan:
+    """The attempt plan of ``spec`` running at ``poll``, under earliest or latest assumptions.
+
+    ``jitter`` (fraction each poll interval is stretched by) and ``postpone`` (chrony
+    4.4+'s replacement delay) override the extreme values; the simulator uses them.
+    """
+    if spec.client == "chrony-4.3":
+        return ChronyPlan(spec, poll, latest, CHRONY_43_REPLACEMENT_HOLDOFF_S, jitter)
+    if spec.client == "chrony-4.4+":
+        if postpone is None:
+            postpone = CHRONY_44_REPLACEMENT_POSTPONE_MAX_S if latest else 0.0
+        return ChronyPlan(spec, poll, latest, postpone, jitter)
+    if spec.client == "ntpsec-1.2":
+        return NtpsecPlan(spec, poll, latest, jitter)
+    return RfcPlan(spec, poll)
