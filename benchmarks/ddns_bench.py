@@ -30,15 +30,18 @@ from ddns_lab import AgentLab, bind_pair, run_ddns_record
 
 CORE_NOOP = """
 import sys, time
-from ansible_collections.ntsops.nts.plugins.module_utils._dns import ddns
-key = ddns.load_key_file(sys.argv[1])
-client = ddns.DnsClient(ddns.DnspythonTransport(), key=key, timeout=2)
-wanted = ddns.desired_states("present", 30, [sys.argv[2]], [sys.argv[3]])
-primary = ddns.Endpoint(sys.argv[5], int(sys.argv[7]))
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.client import DnsClient, DnspythonTransport, Endpoint
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.ensure import ensure_records
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.records import desired_states
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.tsig import load_key_file
+key = load_key_file(sys.argv[1])
+client = DnsClient(DnspythonTransport(), key=key, timeout=2)
+wanted = desired_states("present", 30, [sys.argv[2]], [sys.argv[3]])
+primary = Endpoint(sys.argv[5], int(sys.argv[7]))
 times = []
 for _ in range(int(sys.argv[6])):
     start = time.perf_counter()
-    result = ddns.ensure_records(client, sys.argv[4], wanted, ttl=30, server=primary)
+    result = ensure_records(client, sys.argv[4], wanted, ttl=30, server=primary)
     assert not result.changed
     times.append(time.perf_counter() - start)
 print(" ".join(f"{t:.6f}" for t in times))

@@ -235,40 +235,50 @@ servers:
 import ipaddress
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ntsops.nts.plugins.module_utils._dns import ddns
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.budget import choose_ttl
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.client import DnsClient, DnspythonTransport, Endpoint
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.dnspython import require_dnspython
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.ensure import EnsureResult, ensure_records
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.errors import (
+    DdnsInputError,
+    DdnsPropagationError,
+    DdnsUnreachableError,
+)
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.records import desired_states
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.tsig import TSIG_ALGORITHMS, make_key
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 
 
-def _endpoint(server: str | None, port: int, transport: ddns.DnspythonTransport) -> ddns.Endpoint | None:
+def _endpoint(server: str | None, port: int, transport: DnspythonTransport) -> Endpoint | None:
     if not server:
         return None
     try:
-        return ddns.Endpoint(ipaddress.ip_address(server).compressed, port)
+        return Endpoint(ipaddress.ip_address(server).compressed, port)
     except ValueError:
         pass
     addresses = transport.host_addresses(server)
     if not addresses:
-        raise ddns.DdnsUnreachableError(f"server {server!r} has no address")
-    return ddns.Endpoint(addresses[0], port)
+        raise DdnsUnreachableError(f"server {server!r} has no address")
+    return Endpoint(addresses[0], port)
 
 
 def run(module: AnsibleModule) -> dict[str, object]:
     p = module.params
-    ddns.require_dnspython()
+    require_dnspython()
     if p["state"] == "present":
-        ttl, limit, warnings = ddns.choose_ttl(p["ttl"], p["budget"], p["allow_ttl_over_budget"])
+        ttl, limit, warnings = choose_ttl(p["ttl"], p["budget"], p["allow_ttl_over_budget"])
     else:
         ttl, limit, warnings = 0, None, []
     for warning in warnings:
         module.warn(warning)
-    wanted = ddns.desired_states(p["state"], ttl, p["ipv4"], p["ipv6"])
+    wanted = desired_states(p["state"], ttl, p["ipv4"], p["ipv6"])
     if not wanted:
-        raise ddns.DdnsInputError("give ipv4 and/or ipv6 (an empty list removes that family's records)")
-    key = ddns.make_key(p["key_name"], p["key_secret"], p["key_algorithm"], p["key_file"])
-    transport = ddns.DnspythonTransport()
-    client = ddns.DnsClient(transport, key=key, timeout=p["timeout"], retries=p["retries"], tcp=p["protocol"] == "tcp")
+        raise DdnsInputError("give ipv4 and/or ipv6 (an empty list removes that family's records)")
+    key = make_key(p["key_name"], p["key_secret"], p["key_algorithm"], p["key_file"])
+    transport = DnspythonTransport()
+    client = DnsClient(transport, key=key, timeout=p["timeout"], retries=p["retries"], tcp=p["protocol"] == "tcp")
     try:
-        result = ddns.ensure_records(
+        result = ensure_records(
             client,
             p["name"],
             wanted,
@@ -279,13 +289,13 @@ def run(module: AnsibleModule) -> dict[str, object]:
             wait=p["wait_for_propagation"],
             propagation_timeout=p["propagation_timeout"],
         )
-    except ddns.DdnsPropagationError as exc:
+    except DdnsPropagationError as exc:
         # The update is applied: report it as a change, with what each server serves.
         module.fail_json(msg=str(exc), **_output(module, exc.result, limit))
     return _output(module, result, limit)
 
 
-def _output(module: AnsibleModule, result: ddns.EnsureResult, limit: int | None) -> dict[str, object]:
+def _output(module: AnsibleModule, result: EnsureResult, limit: int | None) -> dict[str, object]:
     output: dict[str, object] = result.as_dict()
     output["budget_max_ttl"] = limit
     if module._diff:
@@ -319,7 +329,7 @@ def main() -> None:
             "port": {"type": "int", "default": 53},
             "key_name": {"type": "str"},
             "key_secret": {"type": "str", "no_log": True},
-            "key_algorithm": {"type": "str", "default": "hmac-sha256", "choices": list(ddns.TSIG_ALGORITHMS)},
+            "key_algorithm": {"type": "str", "default": "hmac-sha256", "choices": list(TSIG_ALGORITHMS)},
             "key_file": {"type": "path"},
             "protocol": {"type": "str", "choices": ["tcp", "udp"], "default": "tcp"},
             "timeout": {"type": "float", "default": 5},

@@ -1,6 +1,6 @@
 """The on-host ddns agent against two real BIND 9 servers, with a real address change.
 
-The agent (the same ddns.py the module uses) runs inside the lab namespace and
+The agent (the same _dns core the module uses) runs inside the lab namespace and
 watches a veth interface there. The test replaces the interface's addresses and
 measures how long until BOTH authoritative servers answer with the new ones.
 """

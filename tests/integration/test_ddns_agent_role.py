@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import stat
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,25 @@ pytestmark = pytest.mark.integration
 
 BUDGET = {"clients": [{"client": "chrony-4.3", "maxpoll": 4}], "update_latency": 2}
 BUDGET_MAX_TTL = max_ttl(BUDGET["clients"], BUDGET["update_latency"])
+REPO_CORE = Path(__file__).resolve().parents[2] / "plugins/module_utils"
+# Imports every installed module with nothing but the installed tree (and the interpreter's
+# own site-packages, for dnspython) on the path, and checks that none came from elsewhere.
+IMPORT_ALL = """
+import importlib, sys
+from pathlib import Path
+root = Path(sys.argv[1])
+sys.path.insert(0, str(root))
+for path in sorted((root / "ansible_collections/ntsops/nts/plugins/module_utils").rglob("*.py")):
+    parts = path.relative_to(root).with_suffix("").parts
+    importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+outside = sorted(
+    module.__file__ for name, module in sys.modules.items()
+    if name.startswith("ansible_collections.") and module.__file__ and not module.__file__.startswith(str(root))
+)
+assert not outside, outside
+from ansible_collections.ntsops.nts.plugins.module_utils._dns import budget
+assert budget.HAS_RECOVERY_MODEL, "the installed _dns cannot import the recovery model"
+"""
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +98,23 @@ def recap_changed(stdout: str) -> int:
     return int(match.group(1))
 
 
+def assert_installed_core_is_the_repositorys(lib: Path) -> None:
+    """Whole packages of the repository's core, byte for byte, that import on their own."""
+    installed = lib / "ansible_collections/ntsops/nts/plugins/module_utils"
+    files = sorted(str(path.relative_to(installed)) for path in installed.rglob("*.py"))
+    assert {"_errors.py", "_dns/agent.py", "_dns/ensure.py"} <= set(files)
+    packages = sorted({Path(name).parts[0] for name in files if "/" in name})
+    whole = [str(path.relative_to(REPO_CORE)) for package in packages for path in (REPO_CORE / package).glob("*.py")]
+    assert files == sorted([name for name in files if "/" not in name] + whole)
+    for name in files:
+        assert (installed / name).read_bytes() == (REPO_CORE / name).read_bytes(), name
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    imported = subprocess.run(
+        [sys.executable, "-I", "-c", IMPORT_ALL, str(lib)], capture_output=True, text=True, env=env, check=False
+    )
+    assert imported.returncode == 0, imported.stderr
+
+
 def test_role_installs_a_working_agent(pair: BindPair, tmp_path: Path) -> None:
     playbook = write_playbook(pair, tmp_path)
     first = run_playbook(playbook, "--diff", "-v")
@@ -100,10 +137,7 @@ def test_role_installs_a_working_agent(pair: BindPair, tmp_path: Path) -> None:
     assert unit.startswith("#")
     assert pair.key_secret not in unit
     assert pair.key_secret not in (etc / "config.json").read_text()
-    installed = tmp_path / "lib" / "ansible_collections/ntsops/nts/plugins/module_utils"
-    repo_core = Path(__file__).resolve().parents[2] / "plugins/module_utils"
-    for name in ("_dns/ddns.py", "_dns/agent.py", "_errors.py"):
-        assert (installed / name).read_bytes() == (repo_core / name).read_bytes()
+    assert_installed_core_is_the_repositorys(tmp_path / "lib")
     assert stat.S_IMODE((tmp_path / "lib" / "ntsops-ddns-agent").stat().st_mode) == 0o644
 
     # Start the agent as the unit would: its ExecStart, its PYTHONPATH, the key as a credential.
@@ -118,6 +152,15 @@ def test_role_installs_a_working_agent(pair: BindPair, tmp_path: Path) -> None:
     assert f"ttl {BUDGET_MAX_TTL}" in once.stdout
     agent.wait_served("A", ["192.0.2.110"], timeout=5)
     agent.wait_served("AAAA", ["2001:db8::110"], timeout=5)
+
+    # A file of an older core (ddns.py, before _dns was split) goes on the next run.
+    stale = tmp_path / "lib" / "ansible_collections/ntsops/nts/plugins/module_utils/_dns/ddns.py"
+    stale.write_text("raise ImportError('a file of an older core')\n")
+    third = run_playbook(playbook)
+    assert third.returncode == 0, third.stdout
+    assert recap_changed(third.stdout) > 0
+    assert not stale.exists()
+    assert_installed_core_is_the_repositorys(tmp_path / "lib")
 
 
 def test_role_refuses_ttl_over_budget(pair: BindPair, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@
 It watches the kernel's address events (``ip -o monitor address``) and also
 reconciles every ``reconcile_interval`` seconds (for what netlink cannot show: a
 NAT's public address, a lost update, a hand edit of the zone). Each reconcile calls
-``ddns.ensure_records`` - the very code of the ``ntsops.nts.ddns_record`` module.
+``ensure.ensure_records`` - the very code of the ``ntsops.nts.ddns_record`` module.
 
 Every change is printed to stdout (the journal under systemd) with the old and new
 addresses, the update time and the propagation time. The TSIG secret is only ever
@@ -32,7 +32,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from ansible_collections.ntsops.nts.plugins.module_utils._dns import ddns
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.client import (
+    DnsClient,
+    DnspythonTransport,
+    DnsTransport,
+    Endpoint,
+)
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.dnspython import require_dnspython
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.ensure import EnsureResult, ensure_records
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.errors import (
+    DdnsError,
+    DdnsInputError,
+    DdnsPropagationError,
+)
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.records import (
+    FAMILIES,
+    RDTYPE_NAMES,
+    desired_states,
+    normalise_addresses,
+)
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.tsig import load_key_file
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 
 IP_MONITOR = ("ip", "-o", "monitor", "address")
@@ -117,7 +136,7 @@ def parse_config(data: Mapping[str, Any]) -> AgentConfig:
         if required not in data:
             raise AgentConfigError(f"the configuration lacks {required!r}")
     raw_sources = data["sources"]
-    if not isinstance(raw_sources, Mapping) or not raw_sources or set(raw_sources) - set(ddns.FAMILIES):
+    if not isinstance(raw_sources, Mapping) or not raw_sources or set(raw_sources) - set(FAMILIES):
         raise AgentConfigError("sources must map ipv4 and/or ipv6 to a source")
     values = dict(data)
     values["sources"] = {family: _source(family, raw) for family, raw in raw_sources.items()}
@@ -164,16 +183,16 @@ def parse_ip_addr(text: str, family: str) -> tuple[str, ...]:
         if flags & UNUSABLE_FLAGS:
             continue
         found.append(words[at + 1].split("/")[0])
-    return ddns.normalise_addresses(family, found)
+    return normalise_addresses(family, found)
 
 
 def parse_command_output(text: str, family: str) -> tuple[str, ...]:
     """Addresses printed one per line (or space separated) by an operator's command."""
     words = [w for w in text.split() if w]
     try:
-        return ddns.normalise_addresses(family, words)
-    except ddns.DdnsInputError as exc:
-        raise ddns.DdnsInputError(f"the {family} address command printed something else: {exc}") from None
+        return normalise_addresses(family, words)
+    except DdnsInputError as exc:
+        raise DdnsInputError(f"the {family} address command printed something else: {exc}") from None
 
 
 Runner = Callable[[Sequence[str]], str]
@@ -187,9 +206,9 @@ def run_command(argv: Sequence[str]) -> str:
             list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ddns.DdnsInputError(f"{shlex.join(argv)}: {exc}") from None
+        raise DdnsInputError(f"{shlex.join(argv)}: {exc}") from None
     if completed.returncode != 0:
-        raise ddns.DdnsInputError(
+        raise DdnsInputError(
             f"{shlex.join(argv)} exited with {completed.returncode}: {completed.stderr.strip()[:200]}"
         )
     return completed.stdout
@@ -212,8 +231,8 @@ def _fmt_seconds(value: float | None) -> str:
 @dataclass
 class Agent:
     config: AgentConfig
-    client: ddns.DnsClient
-    server: ddns.Endpoint | None
+    client: DnsClient
+    server: Endpoint | None
     runner: Runner = run_command
     out: TextIO = field(default_factory=lambda: sys.stdout)
     clock: Callable[[], float] = time.monotonic
@@ -229,7 +248,7 @@ class Agent:
         for family, source in self.config.sources.items():
             try:
                 addresses = read_addresses(source, family, self.runner)
-            except ddns.DdnsError as exc:
+            except DdnsError as exc:
                 self.log(f"warning: {family}: {exc}; its record is left alone")
                 continue
             if not addresses:
@@ -245,9 +264,9 @@ class Agent:
             return False
         if trigger == "address event" and local == self.published:
             return True
-        wanted = ddns.desired_states("present", self.config.ttl, local.get("ipv4"), local.get("ipv6"))
+        wanted = desired_states("present", self.config.ttl, local.get("ipv4"), local.get("ipv6"))
         try:
-            result = ddns.ensure_records(
+            result = ensure_records(
                 self.client,
                 self.config.name,
                 wanted,
@@ -257,7 +276,7 @@ class Agent:
                 wait=self.config.wait_for_propagation,
                 propagation_timeout=self.config.propagation_timeout,
             )
-        except ddns.DdnsPropagationError as exc:
+        except DdnsPropagationError as exc:
             self.published = dict(local)
             self._log_change(exc.result, trigger, detected_at, problem=str(exc))
             return False
@@ -270,14 +289,14 @@ class Agent:
         return True
 
     def _log_change(
-        self, result: ddns.EnsureResult, trigger: str, detected_at: float | None, problem: str | None = None
+        self, result: EnsureResult, trigger: str, detected_at: float | None, problem: str | None = None
     ) -> None:
         the_plan = result.plan
         parts = []
         for family in the_plan.changed_families:
             old = ",".join(the_plan.before[family].addresses) or "none"
             new = ",".join(the_plan.after[family].addresses) or "none"
-            parts.append(f"{ddns.RDTYPE_NAMES[family]} {old} -> {new}")
+            parts.append(f"{RDTYPE_NAMES[family]} {old} -> {new}")
         ready = sum(1 for s in result.servers if s.up_to_date)
         total = f"; change to served {self.clock() - detected_at:.3f} s" if detected_at is not None else ""
         self.log(
@@ -346,20 +365,20 @@ class Agent:
                 return
 
 
-def build_agent(config: AgentConfig, transport: ddns.DnsTransport | None = None) -> Agent:
-    ddns.require_dnspython()
-    key = ddns.load_key_file(config.key_file, config.key_name) if config.key_file else None
-    real = transport or ddns.DnspythonTransport()
-    client = ddns.DnsClient(real, key=key, timeout=config.timeout, retries=config.retries, tcp=config.protocol == "tcp")
+def build_agent(config: AgentConfig, transport: DnsTransport | None = None) -> Agent:
+    require_dnspython()
+    key = load_key_file(config.key_file, config.key_name) if config.key_file else None
+    real = transport or DnspythonTransport()
+    client = DnsClient(real, key=key, timeout=config.timeout, retries=config.retries, tcp=config.protocol == "tcp")
     server = None
     if config.server:
         try:
-            server = ddns.Endpoint(ipaddress.ip_address(config.server).compressed, config.port)
+            server = Endpoint(ipaddress.ip_address(config.server).compressed, config.port)
         except ValueError:
             addresses = real.host_addresses(config.server)
             if not addresses:
                 raise AgentConfigError(f"server {config.server!r} has no address") from None
-            server = ddns.Endpoint(addresses[0], config.port)
+            server = Endpoint(addresses[0], config.port)
     return Agent(config=config, client=client, server=server)
 
 

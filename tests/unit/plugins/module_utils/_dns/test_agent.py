@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from ansible_collections.ntsops.nts.plugins.module_utils._dns import agent as ddns_agent
-from ansible_collections.ntsops.nts.plugins.module_utils._dns import ddns
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from test_ddns import NAME, PRIMARY, lab, zone_records
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.errors import DdnsInputError
+from ansible_collections.ntsops.nts.tests.unit.plugins.module_utils._dns.dns_fakes import (
+    NAME,
+    PRIMARY,
+    lab,
+    zone_records,
+)
 
 IP_ADDR_4 = """\
 2: eth0    inet 192.0.2.10/24 brd 192.0.2.255 scope global eth0\\       valid_lft forever preferred_lft forever
@@ -40,7 +41,7 @@ def test_parse_ip_addr_keeps_usable_global_addresses_only() -> None:
 
 def test_parse_command_output() -> None:
     assert ddns_agent.parse_command_output("198.51.100.7\n", "ipv4") == ("198.51.100.7",)
-    with pytest.raises(ddns.DdnsInputError, match="printed something else"):
+    with pytest.raises(DdnsInputError, match="printed something else"):
         ddns_agent.parse_command_output("<html>", "ipv4")
 
 
@@ -57,9 +58,9 @@ def test_read_addresses_runs_ip_for_an_interface_and_the_command_otherwise() -> 
 
 
 def test_run_command_failures_are_clear() -> None:
-    with pytest.raises(ddns.DdnsInputError, match="exited with 1"):
+    with pytest.raises(DdnsInputError, match="exited with 1"):
         ddns_agent.run_command(["false"])
-    with pytest.raises(ddns.DdnsInputError, match="no-such-command"):
+    with pytest.raises(DdnsInputError, match="no-such-command"):
         ddns_agent.run_command(["/nonexistent/no-such-command"])
 
 
