@@ -157,6 +157,9 @@ bench-simulate: venv link
 bench-ddns: bootstrap
 	$(PY) benchmarks/ddns_bench.py --changes 20 --noop-runs 5
 
+bench-check: bootstrap
+	$(PY) benchmarks/check_startup.py
+
 bench-herd: bootstrap
 	$(PY) benchmarks/herd_capacity.py
 	$(PY) benchmarks/herd_ratelimit.py
