@@ -139,6 +139,11 @@ unit-$(1): $(call venv_for,$(1))/.installed link
 endef
 $(foreach line,$(CORE_LINES),$(eval $(call core_line,$(line))))
 
+# The collection as users get it: build the tarball, install it alone into
+# .cache/artifact/, run every module, filter and role from there (tests/artifact/run.py).
+artifact-test: venv
+	$(PY) tests/artifact/run.py
+
 integration: bootstrap images
 	pytest -q tests/integration
 
