@@ -29,7 +29,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 .PHONY: help bootstrap system venv link collections images lint sanity unit integration molecule test \
 	lab lab-down lab-drill-late-dns lab-planned-move requirements clean artifact-test \
 	bench-endpoint bench-simulate bench-ddns bench-herd bench-check \
-	$(foreach line,$(CORE_LINES),sanity-$(line) unit-$(line)) \
+	$(foreach line,$(CORE_LINES),sanity-$(line) unit-$(line) artifact-test-$(line)) \
 	$(foreach line,$(OTHER_CORE_LINES),venv-$(line) requirements-$(line))
 
 help:
@@ -39,7 +39,7 @@ help:
 	@echo "make sanity       ansible-test sanity for the collection on every tested ansible-core line"
 	@echo "make unit         unit tests on every tested ansible-core line"
 	@echo "make sanity-2.18  (or unit-2.18, sanity-2.19, unit-2.19) one line only"
-	@echo "make artifact-test  build the collection tarball, install it alone, run every plugin and role from it"
+	@echo "make artifact-test  build the collection tarball, install it alone, run every plugin and role from it (every line)"
 	@echo "make integration  integration tests against real chronyd, ntpd and named (root)"
 	@echo "make molecule     Molecule scenarios for the server and client roles in Podman"
 	@echo "make lab-down     remove the lab"
@@ -122,6 +122,10 @@ sanity: $(foreach line,$(CORE_LINES),sanity-$(line))
 
 unit: $(foreach line,$(CORE_LINES),unit-$(line))
 
+# The collection as users get it: build the tarball, install it alone into
+# .cache/artifact/, run every module, filter and role from there (tests/artifact/run.py).
+artifact-test: $(foreach line,$(CORE_LINES),artifact-test-$(line))
+
 define core_line
 sanity-$(1): $(call venv_for,$(1))/.installed
 	@rm -rf .build/$(1) && mkdir -p .build/$(1)/ansible_collections/ntsops/nts
@@ -136,13 +140,11 @@ sanity-$(1): $(call venv_for,$(1))/.installed
 
 unit-$(1): $(call venv_for,$(1))/.installed link
 	$(call venv_for,$(1))/bin/python -m pytest -q tests/unit
+
+artifact-test-$(1): $(call venv_for,$(1))/.installed
+	$(call venv_for,$(1))/bin/python tests/artifact/run.py
 endef
 $(foreach line,$(CORE_LINES),$(eval $(call core_line,$(line))))
-
-# The collection as users get it: build the tarball, install it alone into
-# .cache/artifact/, run every module, filter and role from there (tests/artifact/run.py).
-artifact-test: venv
-	$(PY) tests/artifact/run.py
 
 integration: bootstrap images
 	pytest -q tests/integration

@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shlex
 import shutil
 import signal
@@ -73,15 +74,22 @@ def chronyd_argv(server: ChronyServer, ca_path: Path, workdir: Path) -> list[str
     return no_clock_argv([str(CHRONYD), "-Q", "-u", "root", "-4", *directives])
 
 
-def timed(argv: list[str], env: dict[str, str], ok: str, timeout: float) -> tuple[float, str]:
-    """Run `argv` to the end; seconds of wall time and its output, which must contain `ok`."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: list[str], env: dict[str, str], ok: str, timeout: float) -> tuple[float, float, str]:
+    """Run `argv` to the end: wall seconds, CPU seconds (user + system) and its output, which must
+    contain `ok`. The CPU time tells a busy machine's share apart from the process's own work."""
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     result = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     elapsed = time.perf_counter() - started
     output = result.stdout + result.stderr
     if result.returncode != 0 or ok not in output:
         raise BenchError(f"{shlex.join(argv)} exited {result.returncode}:\n{output}")
-    return elapsed, output
+    return elapsed, _children_cpu() - cpu_before, output
 
 
 def summary(values: list[float]) -> dict[str, Any]:
@@ -106,21 +114,26 @@ def measure(args: argparse.Namespace, daemons: Daemons, workdir: Path) -> dict[s
     # Warm-up of both (page cache, .pyc files, the server's first NTS-KE), not counted.
     timed(check, env, "NTS OK", args.timeout)
     timed(chrony, env, "System clock wrong by", args.timeout)
+    load_at_start = os.getloadavg()
     times: dict[str, list[float]] = {"ntsops_check": [], "chronyd_q": []}
+    cpu: dict[str, list[float]] = {"ntsops_check": [], "chronyd_q": []}
     last_output = ""
     for _run in range(args.runs):
-        seconds, _output = timed(check, env, "NTS OK", args.timeout)
+        seconds, cpu_seconds, _output = timed(check, env, "NTS OK", args.timeout)
         times["ntsops_check"].append(seconds)
-        seconds, last_output = timed(chrony, env, "System clock wrong by", args.timeout)
+        cpu["ntsops_check"].append(cpu_seconds)
+        seconds, cpu_seconds, last_output = timed(chrony, env, "System clock wrong by", args.timeout)
         times["chronyd_q"].append(seconds)
+        cpu["chronyd_q"].append(cpu_seconds)
     if not server.alive():
         raise BenchError("the chronyd server died during the benchmark")
-    check_s = summary(times["ntsops_check"])
-    chrony_s = summary(times["chronyd_q"])
+    check_s = {**summary(times["ntsops_check"]), "cpu_median_s": round(statistics.median(cpu["ntsops_check"]), 4)}
+    chrony_s = {**summary(times["chronyd_q"]), "cpu_median_s": round(statistics.median(cpu["chronyd_q"]), 4)}
     return {
         "command": shlex.join(sys.orig_argv),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg(),
+        "machine": {"cpus": os.cpu_count(), "load_average_at_start": load_at_start,
+                    "load_average_at_end": os.getloadavg(),
                     "python": platform.python_version(), "chrony": chrony_version()},
         "server": {"address": ADDRESS, "ntsport": server.ntsport, "ntp_port": server.port},
         "ntsops_check": {"argv": shlex.join(check[1:]), "checkout": str(args.checkout), **check_s},
@@ -163,9 +176,12 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     check, chrony = report["ntsops_check"], report["chronyd_q"]
     print(f"ntsops check, whole process, one address: median {check['median_s']:.3f} s "
-          f"(min {check['min_s']:.3f}, max {check['max_s']:.3f}, n={check['n']})")
-    print(f"chronyd -Q, same server:                  median {chrony['median_s']:.3f} s "
-          f"(min {chrony['min_s']:.3f}, max {chrony['max_s']:.3f}, n={chrony['n']})")
+          f"(min {check['min_s']:.3f}, max {check['max_s']:.3f}, n={check['n']}; CPU {check['cpu_median_s']:.3f} s)")
+    print(f"chronyd -Q, same server:                  median {chrony['median_s']:.3f} s"
+          f" (min {chrony['min_s']:.3f}, max {chrony['max_s']:.3f}, n={chrony['n']};"
+          f" CPU {chrony['cpu_median_s']:.3f} s)")
+    load = report["machine"]["load_average_at_end"][0]
+    print(f"load average {load:.1f} on {report['machine']['cpus']} CPUs")
     print(f"chronyd -Q / ntsops check: {report['ratio']:.1f} x (target at least {TARGET_RATIO:g} x)")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
