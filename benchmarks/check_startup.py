@@ -12,21 +12,20 @@ reference mode has the samples it wants. Runs alternate between the two, so load
 from the rest of the machine falls on both alike.
 
 Safety, as in tests/integration/harness/daemons.py: the server and the chronyd
-client run under `capsh --drop=cap_sys_time`, the server with `-x`; `-Q` never
-sets the clock, and -x is not needed (nor accepted as meaningful) with it. Every
-process is stopped by PID at the end, also on failure or SIGTERM. Prints the
-medians and their ratio and writes benchmarks/results/check_startup.json.
+client run under `capsh --drop=cap_sys_time`, the server with `-x`; the client's
+`-Q` never sets the clock, and without the capability it could not. The server
+(benchmarks/herdlab.py's) is stopped by PID at the end, also on failure or
+SIGTERM. Prints the medians and their ratio, each process's CPU time and how busy
+the machine was, and writes benchmarks/results/check_startup.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
 import shlex
-import shutil
 import signal
 import statistics
 import subprocess
@@ -36,16 +35,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-# appended: the harness folder must not shadow installed packages
-sys.path.append(str(REPO / "tests" / "integration"))
-
-from harness.ca import TestCA
+# herdlab first: it puts tests/integration (the harness) on sys.path
+import herdlab
 from harness.daemons import CHRONYD, ChronyServer, no_clock_argv
-from harness.lab import Daemons
 
-ADDRESS = "127.0.0.1"
-RESULT_PATH = REPO / "benchmarks" / "results" / "check_startup.json"
+REPO = herdlab.REPO
+ADDRESS = "127.0.0.1"  # where herdlab.chrony_server listens
 # How much faster the whole `ntsops check` process must be than chronyd -Q.
 TARGET_RATIO = 10.0
 
@@ -102,9 +97,7 @@ def chrony_version() -> str:
     return out.split("\n", 1)[0].strip()
 
 
-def measure(args: argparse.Namespace, daemons: Daemons, workdir: Path) -> dict[str, Any]:
-    server = daemons.chrony_server(addresses=[ADDRESS], dns=["localhost"])
-    ca_path = daemons.ca.cert_path
+def measure(args: argparse.Namespace, server: ChronyServer, ca_path: Path, workdir: Path) -> dict[str, Any]:
     # This checkout's ntsops_cli, whatever the venv's editable install points at; and
     # bytecode caching as on any installed system (the warm-up writes the .pyc files).
     env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
@@ -115,6 +108,7 @@ def measure(args: argparse.Namespace, daemons: Daemons, workdir: Path) -> dict[s
     timed(check, env, "NTS OK", args.timeout)
     timed(chrony, env, "System clock wrong by", args.timeout)
     load_at_start = os.getloadavg()
+    busy_before = herdlab.cpu_sample()
     times: dict[str, list[float]] = {"ntsops_check": [], "chronyd_q": []}
     cpu: dict[str, list[float]] = {"ntsops_check": [], "chronyd_q": []}
     last_output = ""
@@ -131,9 +125,9 @@ def measure(args: argparse.Namespace, daemons: Daemons, workdir: Path) -> dict[s
     chrony_s = {**summary(times["chronyd_q"]), "cpu_median_s": round(statistics.median(cpu["chronyd_q"]), 4)}
     return {
         "command": shlex.join(sys.orig_argv),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "load_average_at_start": load_at_start,
-                    "load_average_at_end": os.getloadavg(),
+        "load_average_at_start": load_at_start,
+        "machine": {"load_average_at_end": os.getloadavg(),
+                    "busy_share": round(herdlab.machine_busy_share(busy_before, herdlab.cpu_sample()), 2),
                     "python": platform.python_version(), "chrony": chrony_version()},
         "server": {"address": ADDRESS, "ntsport": server.ntsport, "ntp_port": server.port},
         "ntsops_check": {"argv": shlex.join(check[1:]), "checkout": str(args.checkout), **check_s},
@@ -147,45 +141,37 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=7, help="timed runs of each (after one warm-up each)")
     parser.add_argument("--timeout", type=float, default=60, help="seconds one run may take")
-    parser.add_argument("--output", type=Path, default=RESULT_PATH)
     parser.add_argument("--checkout", type=Path, default=REPO,
                         help="the tree whose ntsops_cli to run (default: this one), e.g. an older commit's")
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        print("run as root: chronyd runs with CAP_SYS_TIME dropped, which needs capsh as root", file=sys.stderr)
-        return 2
     if args.runs < 1:
         parser.error("--runs must be at least 1")
 
-    # SIGTERM and SIGHUP unwind through the finally below, so no chronyd is left behind.
+    # SIGTERM and SIGHUP unwind through chrony_server's cleanup, so no chronyd is left behind.
     def stop(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
 
-    workdir = Path(tempfile.mkdtemp(prefix="ntsops-check-startup-"))
-    daemons = Daemons(workdir, TestCA(workdir / "ca", "ntsops bench CA"))
     try:
-        report = measure(args, daemons, workdir)
+        with herdlab.chrony_server([]) as (server, ca_path), \
+                tempfile.TemporaryDirectory(prefix="ntsops-check-startup-") as workdir:
+            report = measure(args, server, ca_path, Path(workdir))
     except (BenchError, subprocess.TimeoutExpired) as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
-    finally:
-        daemons.stop_all()
-        shutil.rmtree(workdir, ignore_errors=True)
     check, chrony = report["ntsops_check"], report["chronyd_q"]
     print(f"ntsops check, whole process, one address: median {check['median_s']:.3f} s "
           f"(min {check['min_s']:.3f}, max {check['max_s']:.3f}, n={check['n']}; CPU {check['cpu_median_s']:.3f} s)")
     print(f"chronyd -Q, same server:                  median {chrony['median_s']:.3f} s"
           f" (min {chrony['min_s']:.3f}, max {chrony['max_s']:.3f}, n={chrony['n']};"
           f" CPU {chrony['cpu_median_s']:.3f} s)")
-    load = report["machine"]["load_average_at_end"][0]
-    print(f"load average {load:.1f} on {report['machine']['cpus']} CPUs")
+    machine = report["machine"]
+    print(f"machine busy {machine['busy_share']:.0%} of {os.cpu_count()} CPUs during the runs, "
+          f"load average {machine['load_average_at_end'][0]:.1f} at the end")
     print(f"chronyd -Q / ntsops check: {report['ratio']:.1f} x (target at least {TARGET_RATIO:g} x)")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    print(f"wrote {herdlab.write_result('check_startup', report)}")
     return 0 if report["ratio"] >= TARGET_RATIO else 1
 
 

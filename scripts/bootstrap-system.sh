@@ -10,7 +10,8 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DAEMONS="$ROOT/.cache/daemons"
 
-PACKAGES="bind9 bind9-utils bind9-dnsutils iproute2 libcap2-bin openssl nftables rsync make git \
+# shellcheck: ansible-test sanity skips its shellcheck test when the program is missing.
+PACKAGES="bind9 bind9-utils bind9-dnsutils iproute2 libcap2-bin openssl nftables rsync make git shellcheck \
 podman runc debootstrap uidmap slirp4netns fuse-overlayfs \
 libbsd0 libcap2 libedit2 libgnutls30 libnettle8 libseccomp2 libssl3"
 
@@ -40,7 +41,7 @@ unpack() {
         apt-get update -qq
         (cd "$tmp" && apt-get download -qq "$1")
     }
-    rm -rf "$DAEMONS/$1"
+    rm -rf "${DAEMONS:?}/$1"
     mkdir -p "$DAEMONS/$1"
     dpkg -x "$tmp"/"$1"_*.deb "$DAEMONS/$1"
     rm -rf "$tmp"
