@@ -11,17 +11,18 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 COLLECTION_LINK := .collections/ansible_collections/ntsops/nts
 
-# The ansible-core lines `make sanity` and `make unit` test. The main line runs in
-# .venv (requirements.txt, Python 3.11, everything else uses it too); every other
-# line runs in .venv-<line> from requirements-<line>.txt with its own Python.
-# meta/runtime.yml's requires_ansible covers exactly these lines.
+# The ansible-core lines `make sanity`, `make unit` and `make artifact-test` test.
+# The main line runs in .venv (requirements.txt, Python 3.11; everything else uses
+# it too); every other line in .venv-<line> from requirements-<line>.txt with its
+# own Python. meta/runtime.yml's requires_ansible covers exactly these lines.
 CORE_LINE := 2.19
 OTHER_CORE_LINES := 2.18
 CORE_LINES := $(CORE_LINE) $(OTHER_CORE_LINES)
 PYTHON_2.19 := 3.11
 PYTHON_2.18 := 3.13
 # The interpreter a line's venv is made with; pyenv's, else one on PATH.
-python_for = $(or $(firstword $(wildcard $(HOME)/.pyenv/versions/$(PYTHON_$(1)).*/bin/python$(PYTHON_$(1)))),python$(PYTHON_$(1)))
+python_for = $(or $(firstword $(wildcard $(HOME)/.pyenv/versions/$(PYTHON_$(1)).*/bin/python$(PYTHON_$(1)))), \
+	python$(PYTHON_$(1)))
 venv_for = $(if $(filter $(1),$(CORE_LINE)),$(VENV),$(VENV)-$(1))
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -34,12 +35,12 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 help:
 	@echo "make lab          build what is needed and run the whole job on a local lab"
-	@echo "make test         build what is needed and run every test (lint, sanity, unit, integration)"
+	@echo "make test         build what is needed and run every test (lint, sanity, unit, artifact, integration, molecule)"
 	@echo "make lint         yamllint, ruff, mypy, ansible-lint"
 	@echo "make sanity       ansible-test sanity for the collection on every tested ansible-core line"
 	@echo "make unit         unit tests on every tested ansible-core line"
-	@echo "make sanity-2.18  (or unit-2.18, sanity-2.19, unit-2.19) one line only"
-	@echo "make artifact-test  build the collection tarball, install it alone, run every plugin and role from it (every line)"
+	@echo "make sanity-2.18  (or unit-2.18, artifact-test-2.18, sanity-2.19, ...) one line only"
+	@echo "make artifact-test  build the collection tarball, install it alone, run every plugin and role from it"
 	@echo "make integration  integration tests against real chronyd, ntpd and named (root)"
 	@echo "make molecule     Molecule scenarios for the server and client roles in Podman"
 	@echo "make lab-down     remove the lab"
@@ -186,4 +187,4 @@ lab-planned-move: bootstrap
 	$(PY) scripts/lab_planned_move.py
 
 clean:
-	rm -rf .build .collections .cache/run
+	rm -rf .build .collections .cache/run .cache/artifact

@@ -10,7 +10,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DAEMONS="$ROOT/.cache/daemons"
 
-# shellcheck: ansible-test sanity skips its shellcheck test when the program is missing.
+# ansible-test sanity skips its shell script test when the shellcheck program is missing.
 PACKAGES="bind9 bind9-utils bind9-dnsutils iproute2 libcap2-bin openssl nftables rsync make git shellcheck \
 podman runc debootstrap uidmap slirp4netns fuse-overlayfs \
 libbsd0 libcap2 libedit2 libgnutls30 libnettle8 libseccomp2 libssl3"
