@@ -10,20 +10,37 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 COLLECTION_LINK := .collections/ansible_collections/ntsops/nts
-SANITY_TREE := .build/ansible_collections/ntsops/nts
+
+# The ansible-core lines `make sanity`, `make unit` and `make artifact-test` test.
+# The main line runs in .venv (requirements.txt, Python 3.11; everything else uses
+# it too); every other line in .venv-<line> from requirements-<line>.txt with its
+# own Python. meta/runtime.yml's requires_ansible covers exactly these lines.
+CORE_LINE := 2.19
+OTHER_CORE_LINES := 2.18
+CORE_LINES := $(CORE_LINE) $(OTHER_CORE_LINES)
+PYTHON_2.19 := 3.11
+PYTHON_2.18 := 3.13
+# The interpreter a line's venv is made with; pyenv's, else one on PATH.
+python_for = $(or $(firstword $(wildcard $(HOME)/.pyenv/versions/$(PYTHON_$(1)).*/bin/python$(PYTHON_$(1)))), \
+	python$(PYTHON_$(1)))
+venv_for = $(if $(filter $(1),$(CORE_LINE)),$(VENV),$(VENV)-$(1))
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help bootstrap system venv link collections images lint sanity unit integration molecule test \
-	lab lab-down lab-drill-late-dns lab-planned-move requirements clean \
-	bench-endpoint bench-simulate bench-ddns bench-herd
+	lab lab-down lab-drill-late-dns lab-planned-move requirements clean artifact-test \
+	bench-endpoint bench-simulate bench-ddns bench-herd bench-check \
+	$(foreach line,$(CORE_LINES),sanity-$(line) unit-$(line) artifact-test-$(line)) \
+	$(foreach line,$(OTHER_CORE_LINES),venv-$(line) requirements-$(line))
 
 help:
 	@echo "make lab          build what is needed and run the whole job on a local lab"
-	@echo "make test         build what is needed and run every test (lint, sanity, unit, integration)"
+	@echo "make test         build what is needed and run every test (lint, sanity, unit, artifact, integration, molecule)"
 	@echo "make lint         yamllint, ruff, mypy, ansible-lint"
-	@echo "make sanity       ansible-test sanity for the collection"
-	@echo "make unit         unit tests"
+	@echo "make sanity       ansible-test sanity for the collection on every tested ansible-core line"
+	@echo "make unit         unit tests on every tested ansible-core line"
+	@echo "make sanity-2.18  (or unit-2.18, artifact-test-2.18, sanity-2.19, ...) one line only"
+	@echo "make artifact-test  build the collection tarball, install it alone, run every plugin and role from it"
 	@echo "make integration  integration tests against real chronyd, ntpd and named (root)"
 	@echo "make molecule     Molecule scenarios for the server and client roles in Podman"
 	@echo "make lab-down     remove the lab"
@@ -32,6 +49,7 @@ help:
 	@echo "make bench-endpoint  endpoint_check time per step, and 16 addresses against one (root)"
 	@echo "make bench-simulate  time the fleet simulator for 1,000,000 clients"
 	@echo "make bench-ddns      address change -> both DNS servers via the agent; module no-op time (root)"
+	@echo "make bench-check     start-up of ntsops check next to chronyd -Q, one address (root)"
 	@echo "make bench-herd      NTS-KE capacity of local chronyd, and its rate limit against a NAT herd (root)"
 
 bootstrap: system venv link collections
@@ -71,6 +89,24 @@ requirements:
 	@{ echo '# Generated from requirements.in by `make requirements`; do not edit by hand.'; \
 	   $(PY) -m pip freeze --all --exclude pip --exclude-editable; } > requirements.txt
 
+# Each other ansible-core line: a venv with only what sanity and the unit tests need,
+# pinned in requirements-<line>.txt (`make requirements-<line>` regenerates it).
+define other_line
+venv-$(1): $(VENV)-$(1)/.installed
+
+$(VENV)-$(1)/.installed: requirements-$(1).txt
+	@test -x $(VENV)-$(1)/bin/python || $(call python_for,$(1)) -m venv $(VENV)-$(1)
+	@$(VENV)-$(1)/bin/python -m pip install -q --disable-pip-version-check -r requirements-$(1).txt
+	@touch $$@
+
+requirements-$(1):
+	@test -x $(VENV)-$(1)/bin/python || $(call python_for,$(1)) -m venv $(VENV)-$(1)
+	@$(VENV)-$(1)/bin/python -m pip install -q --disable-pip-version-check -r requirements-$(1).in
+	@{ echo '# Generated from requirements-$(1).in by `make requirements-$(1)`; do not edit by hand.'; \
+	   $(VENV)-$(1)/bin/python -m pip freeze --all --exclude pip; } > requirements-$(1).txt
+endef
+$(foreach line,$(OTHER_CORE_LINES),$(eval $(call other_line,$(line))))
+
 lint: venv link
 	yamllint -s .
 	ruff check .
@@ -78,21 +114,38 @@ lint: venv link
 	ansible-lint
 
 # ansible-test needs the collection at a real ansible_collections/NS/NAME path, not
-# behind a symbolic link, so sanity runs on a copy of the files git would commit.
-# The copy gets its own git repository: otherwise ansible-test finds the checkout's,
-# in which .build is ignored, and sees no files at all.
-sanity: venv
-	@rm -rf $(SANITY_TREE) && mkdir -p $(SANITY_TREE)
-	@git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ $(SANITY_TREE)/
-	@cd $(SANITY_TREE) && git init -q && git add -A
-	@pip_version=$$(sed -n "s/.*pip='\([0-9.]*\)'.*/\1/p" \
-	    $(VENV)/lib/python3.11/site-packages/ansible_test/_internal/python_requirements.py); \
-	  mkdir -p $(HOME)/.ansible/test/cache; \
-	  cp scripts/ansible-test-pip-bootstrap.py $(HOME)/.ansible/test/cache/get_pip_$${pip_version//./_}.py
-	cd $(SANITY_TREE) && $(CURDIR)/$(BIN)/ansible-test sanity --venv --python 3.11 --color no
+# behind a symbolic link, so sanity runs on a copy of the files git would commit
+# (one per line, .build/<line>/). The copy gets its own git repository: otherwise
+# ansible-test finds the checkout's, in which .build is ignored, and sees no files.
+# ansible-test downloads a get-pip script for its sanity venvs; the offline stand-in
+# goes where it looks, under the pip version that line's ansible-test asks for.
+sanity: $(foreach line,$(CORE_LINES),sanity-$(line))
 
-unit: venv link
-	pytest -q tests/unit
+unit: $(foreach line,$(CORE_LINES),unit-$(line))
+
+# The collection as users get it: build the tarball, install it alone into
+# .cache/artifact/, run every module, filter and role from there (tests/artifact/run.py).
+artifact-test: $(foreach line,$(CORE_LINES),artifact-test-$(line))
+
+define core_line
+sanity-$(1): $(call venv_for,$(1))/.installed
+	@rm -rf .build/$(1) && mkdir -p .build/$(1)/ansible_collections/ntsops/nts
+	@git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ .build/$(1)/ansible_collections/ntsops/nts/
+	@cd .build/$(1)/ansible_collections/ntsops/nts && git init -q && git add -A
+	@pip_version=$$$$(sed -n "s/.*pip='\([0-9.]*\)'.*/\1/p" \
+	    $(call venv_for,$(1))/lib/python$(PYTHON_$(1))/site-packages/ansible_test/_internal/python_requirements.py); \
+	  mkdir -p $(HOME)/.ansible/test/cache; \
+	  cp scripts/ansible-test-pip-bootstrap.py $(HOME)/.ansible/test/cache/get_pip_$$$${pip_version//./_}.py
+	cd .build/$(1)/ansible_collections/ntsops/nts && \
+	  $(CURDIR)/$(call venv_for,$(1))/bin/ansible-test sanity --venv --python $(PYTHON_$(1)) --color no
+
+unit-$(1): $(call venv_for,$(1))/.installed link
+	$(call venv_for,$(1))/bin/python -m pytest -q tests/unit
+
+artifact-test-$(1): $(call venv_for,$(1))/.installed
+	$(call venv_for,$(1))/bin/python tests/artifact/run.py
+endef
+$(foreach line,$(CORE_LINES),$(eval $(call core_line,$(line))))
 
 integration: bootstrap images
 	pytest -q tests/integration
@@ -100,7 +153,7 @@ integration: bootstrap images
 molecule: bootstrap images
 	CONTAINERS_CONF=$(CURDIR)/molecule/containers.conf molecule test --all
 
-test: bootstrap lint sanity unit integration molecule
+test: bootstrap lint sanity unit artifact-test integration molecule
 
 # Benchmarks print their figures and write JSON to benchmarks/results/.
 bench-endpoint: bootstrap
@@ -111,6 +164,9 @@ bench-simulate: venv link
 
 bench-ddns: bootstrap
 	$(PY) benchmarks/ddns_bench.py --changes 20 --noop-runs 5
+
+bench-check: bootstrap
+	$(PY) benchmarks/check_startup.py
 
 bench-herd: bootstrap
 	$(PY) benchmarks/herd_capacity.py
@@ -131,4 +187,4 @@ lab-planned-move: bootstrap
 	$(PY) scripts/lab_planned_move.py
 
 clean:
-	rm -rf .build .collections .cache/run
+	rm -rf .build .collections .cache/run .cache/artifact

@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from ansible_collections.ntsops.nts.plugins.module_utils._check import monitoring
 from ansible_collections.ntsops.nts.plugins.module_utils._check.endpoint import CheckOptions, check_endpoint
@@ -44,15 +44,12 @@ def _unknown_on_usage_error(parser: argparse.ArgumentParser) -> None:
     parser.parse_known_args = parse_known_strict  # type: ignore[method-assign,assignment]
 
 
-def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "check",
-        help="check an NTS server on every address of its name (Nagios, Prometheus or JSON)",
-        description=(
-            "Check an NTS server as clients use it: on every A/AAAA address of NAME, TCP, TLS 1.3 with "
-            "ALPN ntske/1 and a certificate for NAME, NTS-KE with 8 cookies, and one authenticated NTP "
-            "exchange. Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN in every output mode."
-        ),
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Fill the `check` subcommand's parser (ntsops_cli.main creates it, with its help line)."""
+    parser.description = (
+        "Check an NTS server as clients use it: on every A/AAAA address of NAME, TCP, TLS 1.3 with "
+        "ALPN ntske/1 and a certificate for NAME, NTS-KE with 8 cookies, and one authenticated NTP "
+        "exchange. Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN in every output mode."
     )
     _unknown_on_usage_error(parser)
     parser.add_argument("name", help="the NTS-KE host name clients use (an address is allowed)")

@@ -37,15 +37,12 @@ FAILURE_WORDS = {
 }
 
 
-def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "herd",
-        help="bounded NTS-KE load test: many clients re-keying at once",
-        description=(
-            "Run N full TLS 1.3 + NTS-KE sessions against HOST and report NTS-KE per second, latency "
-            "percentiles and failures by class, in total and per source address. Loopback only unless "
-            "--i-mean-it. Exit 0 when every session succeeded, 1 when some failed, 2 on bad arguments."
-        ),
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Fill the `herd` subcommand's parser (ntsops_cli.main creates it, with its help line)."""
+    parser.description = (
+        "Run N full TLS 1.3 + NTS-KE sessions against HOST and report NTS-KE per second, latency "
+        "percentiles and failures by class, in total and per source address. Loopback only unless "
+        "--i-mean-it. Exit 0 when every session succeeded, 1 when some failed, 2 on bad arguments."
     )
     parser.add_argument("host", help="NTS-KE server name or address (loopback unless --i-mean-it)")
     parser.add_argument("--port", type=int, default=NTS_KE_PORT, help=f"NTS-KE port (default {NTS_KE_PORT})")

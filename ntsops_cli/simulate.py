@@ -51,16 +51,13 @@ def parse_client_spec(text: str) -> dict[str, Any]:
     return spec
 
 
-def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "simulate",
-        help="simulate a fleet of NTS clients through an address change",
-        description=(
-            "Simulate N clients through one change of the server's address: their recovery times and the "
-            "NTS-KE arrival rate at the new address, with recommended chrony server settings. Client specs "
-            f"look like 'chrony-4.3,maxpoll=10,share=0.5' (clients: {', '.join(CLIENTS)}; keys: minpoll, "
-            "maxpoll, poll_state, poll, old_address, cookies, share)."
-        ),
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Fill the `simulate` subcommand's parser (ntsops_cli.main creates it, with its help line)."""
+    parser.description = (
+        "Simulate N clients through one change of the server's address: their recovery times and the "
+        "NTS-KE arrival rate at the new address, with recommended chrony server settings. Client specs "
+        f"look like 'chrony-4.3,maxpoll=10,share=0.5' (clients: {', '.join(CLIENTS)}; keys: minpoll, "
+        "maxpoll, poll_state, poll, old_address, cookies, share)."
     )
     parser.add_argument("--clients", type=int, default=100_000, help="number of clients (default 100000)")
     parser.add_argument(

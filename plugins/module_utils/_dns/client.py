@@ -26,9 +26,11 @@ from ansible_collections.ntsops.nts.plugins.module_utils._dns.tsig import TsigKe
 class DnsTransport(Protocol):
     """Sends one DNS message and returns the parsed answer; raises dnspython's exceptions."""
 
-    def exchange(self, message: Any, address: str, port: int, timeout: float, tcp: bool) -> Any: ...
+    def exchange(self, message: Any, address: str, port: int, timeout: float, tcp: bool) -> Any:
+        ...
 
-    def host_addresses(self, hostname: str) -> list[str]: ...
+    def host_addresses(self, hostname: str) -> list[str]:
+        ...
 
 
 class DnspythonTransport:

@@ -383,7 +383,8 @@ def run_session(
 class SessionRunner(Protocol):
     """Runs one client session from a source address (None: the kernel picks)."""
 
-    def __call__(self, source: str | None) -> SessionResult: ...
+    def __call__(self, source: str | None) -> SessionResult:
+        ...
 
 
 def _stats(results: Sequence[SessionResult], elapsed: float) -> dict[str, Any]:

@@ -167,9 +167,11 @@ def parse_extension_fields(data: bytes, start: int, min_length: int, where: str)
 
 
 class _Aead(Protocol):
-    def seal(self, nonce: bytes, associated_data: bytes, plaintext: bytes) -> bytes: ...
+    def seal(self, nonce: bytes, associated_data: bytes, plaintext: bytes) -> bytes:
+        ...
 
-    def open(self, nonce: bytes, associated_data: bytes, ciphertext: bytes) -> bytes: ...
+    def open(self, nonce: bytes, associated_data: bytes, ciphertext: bytes) -> bytes:
+        ...
 
 
 class _SivCmac:
