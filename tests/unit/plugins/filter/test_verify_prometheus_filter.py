@@ -22,5 +22,5 @@ def test_filter_name_and_call_shape() -> None:
 
 @pytest.mark.parametrize("results", ["text", [1, 2]])
 def test_other_input_is_refused(results: object) -> None:
-    with pytest.raises(AnsibleFilterError, match="list of verify.yml result"):
+    with pytest.raises(AnsibleFilterError, match=r"list of verify\.yml result"):
         FILTERS["verify_prometheus"](results)
