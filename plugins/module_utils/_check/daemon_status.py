@@ -154,7 +154,7 @@ def ntpsec_client_sources(
             poll=_int(var.get("hpoll")),
             reach=reach,
             last_rx=None if received is None or not reach else round(now - received, 3),
-            offset=None if offset_ms is None else offset_ms / 1000,  # ntpq prints milliseconds
+            offset=None if offset_ms is None else round(offset_ms / 1000, 9),  # ntpq prints milliseconds
             nts=nts,
             cookies=_int(var.get("ntscookies")) if nts else None,
             naks=None,
