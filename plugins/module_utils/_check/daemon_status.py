@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-# chronyc -c sources (chrony's client.c, print_report "sources"): one CSV row per source.
+# chronyc -c sources (chrony's client.c, process_cmd_sources): one CSV row per source.
 CHRONY_SOURCE_FIELDS = (
     "mode", "state", "name", "stratum", "poll", "reach", "last_rx",
     "adjusted_offset", "measured_offset", "error",
@@ -32,7 +32,7 @@ CHRONY_AUTHDATA_FIELDS = (
     "name", "mode", "key_id", "key_type", "key_length", "last_ke_ago", "ke_attempts",
     "nak", "cookies", "cookie_length",
 )
-# ntpq -c associations (NTPsec's ntpq/pymodule printassoc): the table's columns.
+# ntpq -c associations (NTPsec's ntpclients/ntpq.py): the columns of its table.
 NTPQ_ASSOCIATION_FIELDS = ("ind", "assid", "status", "conf", "reach", "auth", "condition", "last_event", "cnt")
 # The peer variables client_status reads with ``ntpq -c "rv ASSID ..."``.
 NTPQ_PEER_VARIABLES = (
