@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+# The harness parses chronyc output with the collection's core (module_utils).
+sys.path.insert(0, str(REPO / ".collections"))
 sys.path.append(str(REPO / "tests" / "integration"))
 
 from harness.ca import TestCA

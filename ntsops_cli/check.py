@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import NoReturn
 
-from ansible_collections.ntsops.nts.plugins.module_utils._check import monitoring
+from ansible_collections.ntsops.nts.plugins.module_utils._check import monitoring, nagios, prometheus
 from ansible_collections.ntsops.nts.plugins.module_utils._check.endpoint import CheckOptions, check_endpoint
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 from ansible_collections.ntsops.nts.plugins.module_utils._net.nts_client import NTS_KE_PORT
@@ -82,12 +82,12 @@ def _report_unknown(args: argparse.Namespace, message: str, started: float) -> i
     print(f"ntsops check: {message}", file=sys.stderr)
     if args.output == "prometheus":
         sys.stdout.write(
-            monitoring.prometheus_output(args.name, None, monitoring.UNKNOWN, time.monotonic() - started)
+            prometheus.prometheus_output(args.name, None, monitoring.UNKNOWN, time.monotonic() - started)
         )
     elif args.output == "json":
         print(json.dumps({"ok": False, "status": "UNKNOWN", "msg": message}, indent=2))
     else:
-        print(monitoring.nagios_unknown(args.name, message))
+        print(nagios.nagios_unknown(args.name, message))
     return monitoring.UNKNOWN
 
 
@@ -122,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({**result, "status": assessment.status_name}, indent=2, sort_keys=True, default=str))
     elif args.output == "prometheus":
         sys.stdout.write(
-            monitoring.prometheus_output(args.name, result, assessment.status, time.monotonic() - started)
+            prometheus.prometheus_output(args.name, result, assessment.status, time.monotonic() - started)
         )
     else:
-        print(monitoring.nagios_output(args.name, result, assessment, thresholds))
+        print(nagios.nagios_output(args.name, result, assessment, thresholds))
     return assessment.status

@@ -44,6 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / ".collections"))
 
+from ansible_collections.ntsops.nts.plugins.module_utils._check import daemon_status
 from ansible_collections.ntsops.nts.plugins.module_utils._model import recovery
 
 MODEL_CLIENT = {"chrony": "chrony-4.3", "ntpsec": "ntpsec-1.2"}
@@ -185,15 +186,15 @@ def parse_chrony(line: str, addresses: Sequence[str]) -> Sample | None:
         at = float(stamp)
     except ValueError:
         return None
-    rows = [row.split(",") for row in text.split(";")]
-    # sources: mode,state,address,stratum,poll,reach,lastrx,...; authdata: address,NTS,keyid,...,cookies,cookielen
-    sources = [row for row in rows if len(row) >= 7 and row[0] == "^" and row[2] in addresses]
-    auth = {row[0]: row for row in rows if len(row) >= 10 and row[1] == "NTS"}
-    if not sources:
+    text = text.replace(";", "\n")  # the sampler joined chronyc's lines with ';'
+    sources = daemon_status.chrony_client_sources(
+        daemon_status.chronyc_sources(text), daemon_status.chronyc_authdata(text)
+    )
+    source = next((s for s in sources if s["mode"] == "server" and s["address"] in addresses), None)
+    if source is None:
         return Sample(at, None, 0, False, None)
-    address = sources[0][2]
-    cookies = int(auth[address][8]) if address in auth else 0
-    return Sample(at, address, int(sources[0][5], 8), cookies > 0, None, cookies)
+    cookies = source["cookies"] or 0
+    return Sample(at, source["address"], source["reach"] or 0, cookies > 0, None, cookies)
 
 
 def ntpsec_sampler() -> str:
@@ -206,9 +207,6 @@ def ntpsec_sampler() -> str:
     )
 
 
-_NTPQ_ASSOC = re.compile(r"srcadr=([0-9a-f.:]+), rec=\S+ (\S+Z), +reach=([0-7]+), flash=(\S+)")
-
-
 def parse_ntpsec(line: str, addresses: Sequence[str]) -> Sample | None:
     """The association whose address is one of the server's drill addresses."""
     try:
@@ -216,14 +214,15 @@ def parse_ntpsec(line: str, addresses: Sequence[str]) -> Sample | None:
         at = float(stamp)
     except ValueError:
         return None
-    for address, rec, reach, flash in _NTPQ_ASSOC.findall(text):
-        if address in addresses:
-            last_rx = datetime.fromisoformat(rec.replace("Z", "+00:00")).timestamp()
+    for variables in daemon_status.ntpq_variables(text):
+        address = variables.get("srcadr", "")
+        last_rx = daemon_status.ntpq_timestamp(variables.get("rec"))
+        reach = variables.get("reach", "")
+        if address in addresses and last_rx is not None and reach.isdigit():
             # NTPsec drops an NTS response that fails authentication before it counts in
             # reach or rec, so a set reach bit at this address is an authenticated answer.
             # The flash bits are not a test here: the first sample after a re-key always
             # carries peer_dist/peer_unreach (0x1400), though the response was good.
-            del flash
             return Sample(at, address, int(reach, 8), True, last_rx)
     return Sample(at, None, 0, False, None)
 

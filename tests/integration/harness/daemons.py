@@ -19,6 +19,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ansible_collections.ntsops.nts.plugins.module_utils._check import daemon_status
+
 from .ca import IssuedCert
 from .netns import Host, register_process, unregister_process
 
@@ -292,12 +294,7 @@ class ChronyServer(Chronyd):
 
     def serverstats(self) -> dict[str, int]:
         """`chronyc serverstats` as {label: count}, e.g. 'NTS-KE connections accepted'."""
-        stats: dict[str, int] = {}
-        for line in self.chronyc("serverstats").splitlines():
-            label, sep, value = line.partition(":")
-            if sep and value.strip().isdigit():
-                stats[label.strip()] = int(value.strip())
-        return stats
+        return daemon_status.chronyc_serverstats(self.chronyc("serverstats"))
 
 
 class ChronyClient(Chronyd):
@@ -352,19 +349,12 @@ class ChronyClient(Chronyd):
         return self
 
     def sources(self) -> list[dict[str, str]]:
-        """`chronyc -c sources` rows: mode, state, name, stratum, poll, reach, last, offset..."""
-        keys = ["mode", "state", "name", "stratum", "poll", "reach", "last_rx",
-                "adjusted_offset", "measured_offset", "error"]
-        rows = self.chronyc("-c", "sources").splitlines()
-        return [dict(zip(keys, row.split(","), strict=False)) for row in rows if row]
+        """`chronyc -c sources` rows keyed as daemon_status.CHRONY_SOURCE_FIELDS (mode, state, name, ...)."""
+        return daemon_status.chronyc_sources(self.chronyc("-c", "sources"))
 
     def authdata(self) -> list[dict[str, str]]:
-        """`chronyc -c authdata` rows: name, mode ('NTS'), key_id, key_type (AEAD id),
-        key_length (bits), last_ke_ago (s), ke_attempts, nak (count), cookies, cookie_length."""
-        keys = ["name", "mode", "key_id", "key_type", "key_length", "last_ke_ago", "ke_attempts",
-                "nak", "cookies", "cookie_length"]
-        rows = self.chronyc("-c", "authdata").splitlines()
-        return [dict(zip(keys, row.split(","), strict=False)) for row in rows if row]
+        """`chronyc -c authdata` rows keyed as daemon_status.CHRONY_AUTHDATA_FIELDS (name, mode, ..., cookies)."""
+        return daemon_status.chronyc_authdata(self.chronyc("-c", "authdata"))
 
     def tracking(self) -> dict[str, str]:
         """`chronyc tracking` as {label: value text}."""

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 if importlib.util.find_spec("ntsops_cli") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from ansible_collections.ntsops.nts.plugins.module_utils._check import monitoring
+from ansible_collections.ntsops.nts.plugins.module_utils._check import monitoring, nagios, prometheus
 from ansible_collections.ntsops.nts.plugins.module_utils._check.endpoint import EndpointCheckError
 
 import ntsops_cli.check as check_cli
@@ -121,7 +122,7 @@ def test_worst_orders_like_nagios() -> None:
 def test_nagios_line_and_perfdata_syntax() -> None:
     result = _result(GOOD_ENTRY, DEAD_ENTRY)
     assessment = monitoring.assess(result, THRESHOLDS)
-    line = monitoring.nagios_output("time.example", result, assessment, THRESHOLDS)
+    line = nagios.nagios_output("time.example", result, assessment, THRESHOLDS)
     assert "\n" not in line
     status, perfdata = line.split(" | ")
     assert status.startswith("NTS CRITICAL - time.example: 1/2 addresses ok; 2001:db8::99: TCP 4460 connect timed out")
@@ -142,7 +143,7 @@ def test_nagios_line_and_perfdata_syntax() -> None:
 
 def test_nagios_ok_line_summarises_offset_and_days() -> None:
     result = _result(GOOD_ENTRY)
-    line = monitoring.nagios_output("time.example", result, monitoring.assess(result, THRESHOLDS), THRESHOLDS)
+    line = nagios.nagios_output("time.example", result, monitoring.assess(result, THRESHOLDS), THRESHOLDS)
     assert line.startswith(
         "NTS OK - time.example: 1/1 addresses ok, largest offset -0.125 ms, certificate 80 days left |"
     )
@@ -151,37 +152,14 @@ def test_nagios_ok_line_summarises_offset_and_days() -> None:
 def test_a_pipe_in_a_problem_cannot_start_the_perfdata_early() -> None:
     entry = _entry(ok=False, problems=["198.51.100.10: odd | text"])
     result = _result(entry)
-    line = monitoring.nagios_output("t", result, monitoring.assess(result, THRESHOLDS), THRESHOLDS)
+    line = nagios.nagios_output("t", result, monitoring.assess(result, THRESHOLDS), THRESHOLDS)
     assert line.count("|") == 1
 
 
-def _parse_exposition(text: str) -> tuple[dict[str, tuple[str, str]], list[tuple[str, dict[str, str], float]]]:
-    declared: dict[str, tuple[str, str]] = {}
-    samples = []
-    help_text: dict[str, str] = {}
-    sample = re.compile(r'^([a-z_]+)\{((?:[a-z_]+="(?:[^"\\]|\\.)*",?)*)\} (\S+)$')
-    for line in text.splitlines():
-        if line.startswith("# HELP "):
-            metric, _space, words = line[7:].partition(" ")
-            help_text[metric] = words
-        elif line.startswith("# TYPE "):
-            metric, _space, kind = line[7:].partition(" ")
-            assert metric in help_text, f"TYPE before HELP for {metric}"
-            assert metric not in declared, f"{metric} declared twice"
-            declared[metric] = (kind, help_text[metric])
-        else:
-            match = sample.match(line)
-            assert match, line
-            assert match.group(1) in declared, f"sample before TYPE: {line}"
-            labels = dict(re.findall(r'([a-z_]+)="((?:[^"\\]|\\.)*)"', match.group(2)))
-            samples.append((match.group(1), labels, float(match.group(3))))
-    return declared, samples
-
-
-def test_prometheus_one_series_per_address() -> None:
+def test_prometheus_one_series_per_address(parse_exposition: Callable[..., Any]) -> None:
     result = _result(GOOD_ENTRY, DEAD_ENTRY)
-    text = monitoring.prometheus_output("time.example", result, monitoring.CRITICAL, 0.25)
-    declared, samples = _parse_exposition(text)
+    text = prometheus.prometheus_output("time.example", result, monitoring.CRITICAL, 0.25)
+    declared, samples = parse_exposition(text)
     assert all(kind == "gauge" for kind, _help in declared.values())
     values = {(metric, labels.get("address")): value for metric, labels, value in samples}
     assert values[("ntsops_nts_check_status", None)] == 2
@@ -206,10 +184,10 @@ def test_prometheus_one_series_per_address() -> None:
             assert set(labels) == {"name", "address"}
 
 
-def test_prometheus_label_values_are_escaped() -> None:
-    text = monitoring.prometheus_output('we"ird\\name', None, monitoring.UNKNOWN, 0.0)
+def test_prometheus_label_values_are_escaped(parse_exposition: Callable[..., Any]) -> None:
+    text = prometheus.prometheus_output('we"ird\\name', None, monitoring.UNKNOWN, 0.0)
     assert 'name="we\\"ird\\\\name"' in text
-    _parse_exposition(text)
+    parse_exposition(text)
 
 
 # --------------------------------------------------------------- the command
@@ -249,7 +227,7 @@ def test_command_passes_options_through(canned: dict[str, Any], capsys: pytest.C
 @pytest.mark.parametrize("output", ["--nagios", "--json", "--prometheus"])
 def test_exit_code_is_the_status_in_every_format(
     canned: dict[str, Any], capsys: pytest.CaptureFixture[str], entries: tuple[dict[str, Any], ...], expected: int,
-    output: str,
+    output: str, *, parse_exposition: Callable[..., Any],
 ) -> None:
     canned["result"] = _result(*entries)
     assert main(["check", "time.example", output]) == expected
@@ -259,7 +237,7 @@ def test_exit_code_is_the_status_in_every_format(
         assert data["status"] == monitoring.STATUS_NAMES[expected]
         assert data["addresses"] == canned["result"]["addresses"]
     elif output == "--prometheus":
-        _declared, samples = _parse_exposition(out)
+        _declared, samples = parse_exposition(out)
         assert ("ntsops_nts_check_status", {"name": "time.example"}, float(expected)) in samples
 
 
