@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
 from ansible_collections.ntsops.nts.plugins.module_utils._dns.agent import reconcile_interval
 from ansible_collections.ntsops.nts.plugins.module_utils._dns.budget import choose_ttl
-from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
+from ansible_collections.ntsops.nts.plugins.plugin_utils._filter import call_core
 
 
 def ddns_ttl(
@@ -24,19 +23,16 @@ def ddns_ttl(
     option_prefix: str = "",
 ) -> dict[str, Any]:
     """The TTL to publish, the budget's longest TTL, and the warnings, as the ddns_record module chooses them."""
-    try:
-        chosen, limit, warnings = choose_ttl(ttl, budget, allow_ttl_over_budget, option_prefix=option_prefix)
-    except (NtsopsError, TypeError) as exc:
-        raise AnsibleFilterError(f"ntsops.nts.ddns_ttl: {exc}") from exc
+    chosen, limit, warnings = call_core(
+        "ddns_ttl", choose_ttl, ttl, budget, allow_ttl_over_budget, option_prefix=option_prefix
+    )
     return {"ttl": chosen, "max_ttl": limit, "warnings": warnings}
 
 
 def ddns_reconcile_interval(update_latency: float) -> int:
     """Seconds between the agent's reconciles for a budget's update latency."""
-    try:
-        return reconcile_interval(update_latency)
-    except (NtsopsError, TypeError) as exc:
-        raise AnsibleFilterError(f"ntsops.nts.ddns_reconcile_interval: {exc}") from exc
+    interval: int = call_core("ddns_reconcile_interval", reconcile_interval, update_latency)
+    return interval
 
 
 class FilterModule:

@@ -7,14 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
-from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
     CHRONY_DEFAULT_NTSREFRESH_S,
 )
 from ansible_collections.ntsops.nts.plugins.module_utils._model.planned_move import (
     planned_move_plan as _planned_move_plan,
 )
+from ansible_collections.ntsops.nts.plugins.plugin_utils._filter import call_core
 
 
 def planned_move_plan(
@@ -29,19 +28,19 @@ def planned_move_plan(
     ntsrefresh_s: float = CHRONY_DEFAULT_NTSREFRESH_S,
 ) -> dict[str, Any]:
     """Steps, expected times and per-client predictions of a planned address change."""
-    try:
-        return _planned_move_plan(
-            server,
-            fleet,
-            ttl,
-            update_latency,
-            old_ttl=old_ttl,
-            restart_s=restart_s,
-            ntp_address_differs=ntp_address_differs,
-            ntsrefresh_s=ntsrefresh_s,
-        )
-    except (NtsopsError, TypeError) as exc:
-        raise AnsibleFilterError(f"ntsops.nts.planned_move_plan: {exc}") from exc
+    result: dict[str, Any] = call_core(
+        "planned_move_plan",
+        _planned_move_plan,
+        server,
+        fleet,
+        ttl,
+        update_latency,
+        old_ttl=old_ttl,
+        restart_s=restart_s,
+        ntp_address_differs=ntp_address_differs,
+        ntsrefresh_s=ntsrefresh_s,
+    )
+    return result
 
 
 class FilterModule:

@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ansible.errors import AnsibleFilterError
-from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import (
     ke_retry_schedule as _ke_retry_schedule,
 )
@@ -19,39 +17,30 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import 
     recovery_time as _recovery_time,
 )
 from ansible_collections.ntsops.nts.plugins.module_utils._model.sizing import recommend_server_settings
-
-
-def _call(name: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    try:
-        return function(*args, **kwargs)
-    except NtsopsError as exc:
-        raise AnsibleFilterError(f"ntsops.nts.{name}: {exc}") from exc
-    except TypeError as exc:
-        # A missing or misspelled keyword argument in the template.
-        raise AnsibleFilterError(f"ntsops.nts.{name}: {exc}") from exc
+from ansible_collections.ntsops.nts.plugins.plugin_utils._filter import call_core
 
 
 def recovery_time(client: Mapping[str, Any] | str, ttl: float = 0, update_latency: float = 0) -> dict[str, Any]:
     """Re-resolution and recovery interval of one client after an address change."""
-    result: dict[str, Any] = _call("recovery_time", _recovery_time, client, ttl=ttl, update_latency=update_latency)
+    result: dict[str, Any] = call_core("recovery_time", _recovery_time, client, ttl=ttl, update_latency=update_latency)
     return result
 
 
 def max_ttl(clients: Sequence[Mapping[str, Any]] | Mapping[str, Any], update_latency: float = 0) -> int:
     """Largest DNS TTL that keeps every listed client at its minimum recovery."""
-    result: int = _call("max_ttl", _max_ttl, clients, update_latency=update_latency)
+    result: int = call_core("max_ttl", _max_ttl, clients, update_latency=update_latency)
     return result
 
 
 def ke_retry_schedule(client: str, failure: str = "connect", attempts: int = 4) -> list[float]:
     """Seconds between a client's failed NTS-KE attempts."""
-    result: list[float] = _call("ke_retry_schedule", _ke_retry_schedule, client, failure=failure, attempts=attempts)
+    result: list[float] = call_core("ke_retry_schedule", _ke_retry_schedule, client, failure=failure, attempts=attempts)
     return result
 
 
 def server_recommendation(fleet: Mapping[str, Any]) -> dict[str, Any]:
     """chrony NTS-KE server settings (ntsratelimit, ntsprocesses, maxntsconnections) for a fleet."""
-    result: dict[str, Any] = _call("server_recommendation", recommend_server_settings, fleet)
+    result: dict[str, Any] = call_core("server_recommendation", recommend_server_settings, fleet)
     return result
 
 
