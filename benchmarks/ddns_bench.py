@@ -1,4 +1,4 @@
-"""Dynamic DNS figures of issue 4, measured against two real BIND 9 servers on loopback.
+"""Dynamic DNS figures, measured against two real BIND 9 servers on loopback.
 
 1. Agent path: time from an address change on an interface to BOTH authoritative
    servers (primary, and secondary by NOTIFY + IXFR) answering with the new A and

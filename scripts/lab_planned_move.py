@@ -1,6 +1,6 @@
 # Copyright: ntsops contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Planned move on the running lab (issue 8): playbooks/planned_move.yml, measured.
+"""Planned move on the running lab: playbooks/planned_move.yml, measured.
 
 What it does:
 

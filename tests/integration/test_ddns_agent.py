@@ -21,7 +21,7 @@ from ddns_lab import KEY_NAME, PRIMARY_ADDRESS, AgentLab, BindPair, bind_pair, k
 
 pytestmark = pytest.mark.integration
 
-# Loopback target of issue 4 is 2 s; the bound here leaves room for a loaded CI host.
+# The loopback target is 2 s; the bound here leaves room for a loaded CI host.
 CHANGE_BOUND_S = 5.0
 
 

@@ -92,7 +92,7 @@ def test_servers_handshake_tls13_alpn(nts_lab: NtsLab, which: str) -> None:
         assert "ALPN protocol: ntske/1" in result.stdout, result.stdout + result.stderr
         assert "Verify return code: 0 (ok)" in result.stdout
         assert "TLSv1.3" in result.stdout
-    # both refuse TLS 1.2 (nts-facts 4)
+    # both refuse TLS 1.2 (both require TLS 1.3, RFC 8915 section 3)
     result = s_client(nts_lab.client_host, server.address, 4460, name, str(nts_lab.ca_path),
                       extra=("-tls1_2", "-alpn", "ntske/1"))
     assert "Cipher is (NONE)" in result.stdout or result.returncode != 0

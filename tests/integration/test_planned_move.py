@@ -1,4 +1,4 @@
-"""Planned move with real chronyd 4.3 (issue 8): NAK, Server Negotiation, the trap.
+"""Planned move with real chronyd 4.3: NAK, Server Negotiation, the trap.
 
 One chronyd server answers on the old address A and the new address B of its
 namespace; a chronyd client knows the server by name. The move follows the plan of

@@ -1,4 +1,4 @@
-"""playbooks/planned_move.yml for real, in one self-contained container (issue 8).
+"""playbooks/planned_move.yml for real, in one self-contained container.
 
 The container (the lab image: Debian 12, systemd, BIND, dnspython, chrony/ntpsec
 archives) runs with `--network none`: its own `eth0` is one end of a veth pair inside it, holding
