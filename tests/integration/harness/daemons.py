@@ -240,7 +240,8 @@ class ChronyServer(Chronyd):
 
     def _bind_lines(self) -> list[str]:
         # chrony binds one IPv4 and one IPv6 address; with only an IPv4 bindaddress
-        # NTS-KE would still listen on [::] (chrony's nts_ke_server.c opens one listener per family), so such a server runs with -4
+        # NTS-KE would still listen on [::] (chrony's nts_ke_server.c opens one listener
+        # per family), so such a server runs with -4
         # (and an IPv6-only one with -6), letting many servers share one namespace
         v4 = [a for a in self.addresses if ":" not in a]
         v6 = [a for a in self.addresses if ":" in a]
