@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
-from ansible_collections.ntsops.nts.plugins.module_utils._herd.herd import curve_document
+from ansible_collections.ntsops.nts.plugins.module_utils._herd.plan import curve_document
 from ansible_collections.ntsops.nts.plugins.module_utils._model.fleet import (
     CHRONY_NTS_RATELIMIT_DEFAULT,
     SimulationResult,
