@@ -29,7 +29,6 @@ try:
 except ImportError:  # pragma: no cover - the tls module reports it
     SSL = None  # type: ignore[assignment]
 
-UNIQUE_ID_BYTES = 32
 RECV_CHUNK = 16384
 
 
@@ -150,7 +149,8 @@ def ntp_exchange(address: str, port: int, ke: KeResult, timeout: float) -> NtpRe
         raise NtsStepError("ntp", "no AEAD algorithm was negotiated")
     started = time.monotonic()
     deadline = Deadline(timeout)
-    unique_id = os.urandom(UNIQUE_ID_BYTES)
+    # RFC 8915 section 5.3: at least 32 random bytes; the shortest will do.
+    unique_id = os.urandom(nts_ntp.MIN_UNIQUE_ID_BYTES)
     with socket.socket(address_family(address), socket.SOCK_DGRAM) as sock:
         sock.setblocking(False)
         try:
