@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / ".collections"))
 
 import herdlab
-from ansible_collections.ntsops.nts.plugins.module_utils._herd import herd
+from ansible_collections.ntsops.nts.plugins.module_utils._herd import plan
 from ansible_collections.ntsops.nts.plugins.module_utils._model import sizing
 
 SOURCE = "127.0.1.1"
@@ -51,7 +51,7 @@ def spread_curve(clients: int, window: float, seed: int) -> dict[str, Any]:
     bins = [0] * round(window / CURVE_BIN_S)
     for _client_index in range(clients):
         bins[min(len(bins) - 1, int(rng.uniform(0, window) / CURVE_BIN_S))] += 1
-    return herd.curve_document(bins, CURVE_BIN_S, clients=clients, window_s=window, seed=seed)
+    return plan.curve_document(bins, CURVE_BIN_S, clients=clients, window_s=window, seed=seed)
 
 
 def run_case(label: str, limit_line: str, clients: int, shape: list[str], duration: float) -> dict[str, Any]:

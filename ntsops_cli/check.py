@@ -18,7 +18,7 @@ from typing import NoReturn
 from ansible_collections.ntsops.nts.plugins.module_utils._check import monitoring, nagios, prometheus
 from ansible_collections.ntsops.nts.plugins.module_utils._check.endpoint import CheckOptions, check_endpoint
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
-from ansible_collections.ntsops.nts.plugins.module_utils._net.nts_client import NTS_KE_PORT
+from ansible_collections.ntsops.nts.plugins.module_utils._nts.records import NTS_KE_PORT
 
 
 def _unknown_on_usage_error(parser: argparse.ArgumentParser) -> None:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 from typing import Any
 
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
-from ansible_collections.ntsops.nts.plugins.module_utils._herd import herd
-from ansible_collections.ntsops.nts.plugins.module_utils._net.nts_client import NTS_KE_PORT
+from ansible_collections.ntsops.nts.plugins.module_utils._herd import herd, plan
+from ansible_collections.ntsops.nts.plugins.module_utils._net.resolve import resolve_host
+from ansible_collections.ntsops.nts.plugins.module_utils._nts.records import NTS_KE_PORT
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 FAILURE_WORDS = {
@@ -48,13 +48,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=NTS_KE_PORT, help=f"NTS-KE port (default {NTS_KE_PORT})")
     parser.add_argument("--ca", metavar="PEM", help="CA bundle to trust (default: the system trust store)")
     parser.add_argument("--server-name", help="SNI name to send (default: HOST when it is a name)")
-    parser.add_argument("--clients", type=int, required=True, help=f"number of sessions (at most {herd.MAX_CLIENTS})")
+    parser.add_argument("--clients", type=int, required=True, help=f"number of sessions (at most {plan.MAX_CLIENTS})")
     shape = parser.add_mutually_exclusive_group()
     shape.add_argument("--rate", type=float, help="clients started per second (default: as fast as possible)")
     shape.add_argument("--curve", metavar="FILE", help="shape the starts by an arrival curve (simulate --curve-out)")
     parser.add_argument(
         "--duration", type=float, required=True,
-        help=f"seconds during which clients start (at most {herd.MAX_DURATION_S:g}); later ones are not started",
+        help=f"seconds during which clients start (at most {plan.MAX_DURATION_S:g}); later ones are not started",
     )
     sources = parser.add_mutually_exclusive_group()
     sources.add_argument(
@@ -81,24 +81,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run)
 
 
-def _resolve_target(host: str) -> str:
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise herd.HerdError(f"{host} does not resolve: {exc.strerror}") from exc
-    return str(infos[0][4][0])
-
-
-def build_options(args: argparse.Namespace) -> herd.HerdOptions:
-    target = _resolve_target(args.host)
+def build_options(args: argparse.Namespace) -> plan.HerdOptions:
+    target = resolve_host(args.host, error=plan.HerdError)[0]
     is_name = target != args.host
     if args.source_addresses is not None:
         if not target.startswith("127."):
-            raise herd.HerdError("--source-addresses K needs an IPv4 loopback target; use --source-address ADDR")
-        source_addresses = herd.loopback_sources(args.source_addresses)
+            raise plan.HerdError("--source-addresses K needs an IPv4 loopback target; use --source-address ADDR")
+        source_addresses = plan.loopback_sources(args.source_addresses)
     else:
         source_addresses = tuple(args.source_list or ())
-    return herd.HerdOptions(
+    return plan.HerdOptions(
         target=target,
         port=args.port,
         server_name=args.server_name or (args.host if is_name else None),
@@ -106,7 +98,7 @@ def build_options(args: argparse.Namespace) -> herd.HerdOptions:
         clients=args.clients,
         duration=args.duration,
         rate=args.rate,
-        curve=herd.load_curve(args.curve) if args.curve else None,
+        curve=plan.load_curve(args.curve) if args.curve else None,
         source_addresses=source_addresses,
         concurrency=args.concurrency,
         processes=args.processes,

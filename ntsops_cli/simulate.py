@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
-from ansible_collections.ntsops.nts.plugins.module_utils._herd.herd import curve_document
+from ansible_collections.ntsops.nts.plugins.module_utils._herd.plan import curve_document
 from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import CLIENTS
 from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import recovery_time
 from ansible_collections.ntsops.nts.plugins.module_utils._model.simulate import SimulationResult, simulate_fleet

@@ -9,7 +9,7 @@ from __future__ import annotations
 class ModuleDocFragment(object):
     # Options of the modules that check an NTS server's certificate (endpoint_check,
     # cert_check). The minimum versions are those of Debian 12's packages, which the
-    # code in plugins/module_utils/_check and _net/nts_client.py keeps working with.
+    # code in plugins/module_utils/_check and _net/tls.py keeps working with.
     DOCUMENTATION = r"""
 options:
   ca_path:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import datetime
 import re
-import socket
 import ssl
 from collections.abc import Sequence
 from typing import Any
 
 from ansible_collections.ntsops.nts.plugins.module_utils._check import cert_info
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
-from ansible_collections.ntsops.nts.plugins.module_utils._net import nts_client
+from ansible_collections.ntsops.nts.plugins.module_utils._net.resolve import resolve_host
+from ansible_collections.ntsops.nts.plugins.module_utils._net.tls import open_tls
+from ansible_collections.ntsops.nts.plugins.module_utils._nts.records import NTS_KE_PORT
 
 try:
     from cryptography import x509
@@ -129,7 +130,7 @@ def parse_served(served: str) -> tuple[str, int]:
     if not host:
         raise CertCheckError(f"served must be host or host:port, got {served!r}")
     try:
-        port = int(port_text) if port_text else nts_client.NTS_KE_PORT
+        port = int(port_text) if port_text else NTS_KE_PORT
     except ValueError as exc:
         raise CertCheckError(f"served has a bad port: {served!r}") from exc
     if not 1 <= port <= 65535:
@@ -143,16 +144,10 @@ def fetch_served_certificate(served: str, server_name: str | None, timeout: floa
     if cert_info.is_ip_address(host):
         address = host
     else:
-        try:
-            address = str(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0])
-        except socket.gaierror as exc:
-            raise CertCheckError(f"served host {host} does not resolve: {exc.strerror}") from exc
-        except UnicodeError as exc:
-            # getaddrinfo's IDNA codec refuses an empty or over-long label ("a..b").
-            raise CertCheckError(f"served host {host!r} is not a valid host name") from exc
+        address = resolve_host(host, what="served host ", error=CertCheckError)[0]
         server_name = server_name or host
     # Only the fingerprint matters here; trust is checked on the files.
-    session = nts_client.open_tls(address, port, server_name, None, timeout)
+    session = open_tls(address, port, server_name, None, timeout)
     try:
         if not session.chain:
             raise CertCheckError(f"{served} sent no certificate")

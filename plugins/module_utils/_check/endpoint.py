@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ansible_collections.ntsops.nts.plugins.module_utils._check import cert_info
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
-from ansible_collections.ntsops.nts.plugins.module_utils._net import nts_client
+from ansible_collections.ntsops.nts.plugins.module_utils._net import nts_session, tls
+from ansible_collections.ntsops.nts.plugins.module_utils._net.deadline import NtsStepError
+from ansible_collections.ntsops.nts.plugins.module_utils._net.resolve import address_family, resolve_host
 from ansible_collections.ntsops.nts.plugins.module_utils._nts import ntp as nts_ntp
 from ansible_collections.ntsops.nts.plugins.module_utils._nts import records as nts_records
 
@@ -34,7 +35,7 @@ class EndpointCheckError(NtsopsError):
 @dataclasses.dataclass(frozen=True)
 class CheckOptions:
     name: str
-    port: int = nts_client.NTS_KE_PORT
+    port: int = nts_records.NTS_KE_PORT
     ca_path: str | None = None
     timeout: float = 5.0
     min_cert_days: int = 14
@@ -62,19 +63,10 @@ def resolve_addresses(name: str) -> list[str]:
     """Every A and AAAA address of ``name`` in resolver order, without duplicates."""
     if cert_info.is_ip_address(name):
         return [name]
-    try:
-        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise EndpointCheckError(f"{name} does not resolve: {exc.strerror}") from exc
-    addresses: list[str] = []
-    for info in infos:
-        address = str(info[4][0])
-        if address not in addresses:
-            addresses.append(address)
-    return addresses
+    return resolve_host(name, error=EndpointCheckError)
 
 
-def _cert_section(session: nts_client.TlsSession, options: CheckOptions, problems: list[str]) -> dict[str, Any]:
+def _cert_section(session: tls.TlsSession, options: CheckOptions, problems: list[str]) -> dict[str, Any]:
     if not session.chain:
         problems.append("server sent no certificate")
         return {}
@@ -90,7 +82,7 @@ def _cert_section(session: nts_client.TlsSession, options: CheckOptions, problem
     return cert_info.describe(leaf, now)
 
 
-def _ke_section(ke: nts_client.KeResult, options: CheckOptions, problems: list[str]) -> dict[str, Any]:
+def _ke_section(ke: nts_session.KeResult, options: CheckOptions, problems: list[str]) -> dict[str, Any]:
     response = ke.response
     for code in response.errors:
         problems.append(f"NTS-KE Error record: {nts_records.error_name(code)} ({code})")
@@ -117,13 +109,12 @@ def _ke_section(ke: nts_client.KeResult, options: CheckOptions, problems: list[s
 
 
 def _ntp_section(
-    address: str, ke: nts_client.KeResult, options: CheckOptions, problems: list[str]
+    address: str, ke: nts_session.KeResult, options: CheckOptions, problems: list[str]
 ) -> dict[str, Any]:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
     server = ke.response.server
-    ntp_address = nts_client.resolve_ntp_server(server, family) if server else address
+    ntp_address = nts_session.resolve_ntp_server(server, address_family(address)) if server else address
     ntp_port = ke.response.port if ke.response.port is not None else nts_ntp.NTP_PORT
-    result = nts_client.ntp_exchange(ntp_address, ntp_port, ke, options.timeout)
+    result = nts_session.ntp_exchange(ntp_address, ntp_port, ke, options.timeout)
     response = result.response
     if response.nak:
         problems.append(f"NTP server {ntp_address} port {ntp_port} answered with an NTS NAK (cookie rejected)")
@@ -150,14 +141,14 @@ def _ntp_section(
 def check_address(address: str, options: CheckOptions, *, context: Any | None = None) -> dict[str, Any]:
     """Run TCP, TLS, NTS-KE and (optionally) NTP against one address; never raises NtsopsError.
 
-    ``context`` is a shared TLS context from nts_client.make_client_context.
+    ``context`` is a shared TLS context from tls.make_client_context.
     """
     problems: list[str] = []
     entry: dict[str, Any] = {"address": address, "tls": None, "cert": None, "ke": None, "ntp": None}
     server_name = None if cert_info.is_ip_address(options.name) else options.name
     session = None
     try:
-        session = nts_client.open_tls(
+        session = tls.open_tls(
             address, options.port, server_name, options.ca_path, options.timeout, context=context
         )
         entry["tls"] = {
@@ -167,16 +158,16 @@ def check_address(address: str, options: CheckOptions, *, context: Any | None = 
             "handshake_ms": round(session.handshake_ms, 3),
         }
         entry["cert"] = _cert_section(session, options, problems)
-        if session.alpn != nts_client.ALPN_NTSKE.decode():
+        if session.alpn != nts_records.ALPN_PROTOCOL.decode():
             problems.append("server agreed no ALPN protocol (ntske/1 expected); clients will not use it")
         else:
-            ke = nts_client.key_exchange(session, options.aead, options.timeout)
+            ke = nts_session.key_exchange(session, options.aead, options.timeout)
             entry["ke"] = _ke_section(ke, options, problems)
             session.close()
             session = None
             if options.ntp_exchange and ke.response.cookies and not ke.response.errors:
                 entry["ntp"] = _ntp_section(address, ke, options, problems)
-    except nts_client.NtsStepError as exc:
+    except NtsStepError as exc:
         problems.append(str(exc))
     except NtsopsError as exc:
         problems.append(f"{type(exc).__name__}: {exc}")
@@ -205,7 +196,7 @@ def check_endpoint(
     if not targets:
         raise EndpointCheckError(f"{options.name} has no A or AAAA records")
     # A CA bundle that cannot be loaded is an option error, raised once here.
-    context = nts_client.make_client_context(options.ca_path)
+    context = tls.make_client_context(options.ca_path)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_ADDRESSES, len(targets))) as pool:
         results = list(pool.map(lambda address: check_address(address, options, context=context), targets))
     problems = [problem for result in results for problem in result["problems"]]

@@ -9,8 +9,9 @@ decrypted from it.
 
 Errors: a response that breaks the protocol raises ``NtsProtocolError``; one whose
 authenticator is missing or does not verify raises ``NtsAuthenticationError`` (a
-subclass); bad caller values raise ``NtsArgumentError``; a missing ``cryptography``
-raises ``MissingDependencyError``. All derive from ``NtsopsError``.
+subclass, from the aead module, which holds the ciphers); bad caller values raise
+``NtsArgumentError``; a missing ``cryptography`` raises ``MissingDependencyError``.
+All derive from ``NtsopsError``.
 """
 
 from __future__ import annotations
@@ -19,30 +20,19 @@ import math
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from ansible_collections.ntsops.nts.plugins.module_utils._errors import MissingDependencyError, NtsProtocolError
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsProtocolError
+from ansible_collections.ntsops.nts.plugins.module_utils._nts.aead import (
+    GCM_SIV_NONCE_BYTES,
+    TAG_BYTES,
+    NtsAuthenticationError,
+    make_aead,
+)
 from ansible_collections.ntsops.nts.plugins.module_utils._nts.records import (
-    AEAD_AES_128_GCM_SIV,
-    AEAD_AES_256_GCM_SIV,
     AEAD_AES_SIV_CMAC_256,
-    AEAD_AES_SIV_CMAC_384,
-    AEAD_AES_SIV_CMAC_512,
-    AEAD_KEY_LENGTHS,
     NtsArgumentError,
     aead_name,
 )
-
-try:
-    import cryptography
-    from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
-    from cryptography.hazmat.primitives.ciphers import aead as _crypto_aead
-except ImportError:  # ansible-test's import sanity test runs without it; _make_aead() reports it
-    _crypto_aead = None  # type: ignore[assignment]
-
-# AES-SIV with an empty plaintext (every NTS request) fails inside cryptography's
-# OpenSSL bindings before version 45; Debian 12 ships 38, so _make_aead() refuses it.
-MIN_CRYPTOGRAPHY = (45, 0)
 
 EF_UNIQUE_IDENTIFIER = 0x0104
 EF_NTS_COOKIE = 0x0204
@@ -69,9 +59,6 @@ _ERA_SECONDS = 1 << 32
 _U64_MASK = (1 << 64) - 1
 
 MIN_UNIQUE_ID_BYTES = 32
-SIV_NONCE_BYTES = 16  # NTPsec accepts exactly 16; chrony pads shorter nonces to 16
-GCM_SIV_NONCE_BYTES = 12  # RFC 8452 fixes the nonce at 96 bits
-TAG_BYTES = 16
 EF_HEADER_BYTES = 4
 MIN_EF_BYTES = 16  # RFC 7822
 # chrony treats up to 24 trailing bytes as a legacy MAC (RFC 7822), so the last field
@@ -79,10 +66,6 @@ MIN_EF_BYTES = 16  # RFC 7822
 MIN_LAST_EF_BYTES = 28
 
 _HEADER = struct.Struct(">BBbbII4sQQQQ")
-
-
-class NtsAuthenticationError(NtsProtocolError):
-    """The response carries no NTS authenticator, or its authenticator does not verify."""
 
 
 def unix_to_ntp(t: float) -> int:
@@ -166,75 +149,6 @@ def parse_extension_fields(data: bytes, start: int, min_length: int, where: str)
     return fields
 
 
-class _Aead(Protocol):
-    def seal(self, nonce: bytes, associated_data: bytes, plaintext: bytes) -> bytes:
-        ...
-
-    def open(self, nonce: bytes, associated_data: bytes, ciphertext: bytes) -> bytes:
-        ...
-
-
-class _SivCmac:
-    """AES-SIV (RFC 5297): the nonce is the last associated-data item (RFC 8915 section 5.6)."""
-
-    nonce_length = SIV_NONCE_BYTES
-
-    def __init__(self, key: bytes) -> None:
-        self._cipher = _crypto_aead.AESSIV(key)
-
-    def seal(self, nonce: bytes, associated_data: bytes, plaintext: bytes) -> bytes:
-        return self._cipher.encrypt(plaintext, [associated_data, nonce])
-
-    def open(self, nonce: bytes, associated_data: bytes, ciphertext: bytes) -> bytes:
-        return self._cipher.decrypt(ciphertext, [associated_data, nonce])
-
-
-class _GcmSiv:
-    """AES-GCM-SIV (RFC 8452): a real 12-byte nonce and one associated-data string."""
-
-    nonce_length = GCM_SIV_NONCE_BYTES
-
-    def __init__(self, key: bytes) -> None:
-        self._cipher = _crypto_aead.AESGCMSIV(key)
-
-    def seal(self, nonce: bytes, associated_data: bytes, plaintext: bytes) -> bytes:
-        # cryptography returns ciphertext || tag; NTS carries the SIV tag first.
-        sealed = self._cipher.encrypt(nonce, plaintext, associated_data)
-        return sealed[-TAG_BYTES:] + sealed[:-TAG_BYTES]
-
-    def open(self, nonce: bytes, associated_data: bytes, ciphertext: bytes) -> bytes:
-        return self._cipher.decrypt(nonce, ciphertext[TAG_BYTES:] + ciphertext[:TAG_BYTES], associated_data)
-
-
-_AEAD_CLASSES: dict[int, type[_SivCmac] | type[_GcmSiv]] = {
-    AEAD_AES_SIV_CMAC_256: _SivCmac,
-    AEAD_AES_SIV_CMAC_384: _SivCmac,
-    AEAD_AES_SIV_CMAC_512: _SivCmac,
-    AEAD_AES_128_GCM_SIV: _GcmSiv,
-    AEAD_AES_256_GCM_SIV: _GcmSiv,
-}
-
-
-def _make_aead(aead_id: int, key: bytes, what: str) -> _SivCmac | _GcmSiv:
-    if _crypto_aead is None:
-        raise MissingDependencyError("cryptography", "for NTS-protected NTP (AES-SIV)")
-    version = tuple(int(part) for part in cryptography.__version__.split(".")[:2] if part.isdigit())
-    if version < MIN_CRYPTOGRAPHY:
-        raise MissingDependencyError(
-            "cryptography>=45", "for NTS-protected NTP (AES-SIV with empty plaintext)", found=cryptography.__version__
-        )
-    aead_class = _AEAD_CLASSES.get(aead_id)
-    if aead_class is None:
-        raise NtsArgumentError(f"AEAD {aead_id} ({aead_name(aead_id)}) is not supported for NTS-protected NTP")
-    if not isinstance(key, bytes) or len(key) != AEAD_KEY_LENGTHS[aead_id]:
-        size = len(key) if isinstance(key, bytes) else type(key).__name__
-        raise NtsArgumentError(f"{what} for {aead_name(aead_id)} must be {AEAD_KEY_LENGTHS[aead_id]} bytes, got {size}")
-    try:
-        return aead_class(key)
-    except UnsupportedAlgorithm as exc:  # OpenSSL before 3.2 has no GCM-SIV
-        raise NtsArgumentError(f"{aead_name(aead_id)} is not available in this cryptography build: {exc}") from exc
-
-
 def build_nts_request(
     cookie: bytes,
     c2s_key: bytes,
@@ -270,7 +184,7 @@ def build_nts_request(
         )
     if not isinstance(placeholders, int) or isinstance(placeholders, bool) or not 0 <= placeholders <= 7:
         raise NtsArgumentError(f"placeholders must be from 0 to 7 (8 cookies at most), got {placeholders!r}")
-    cipher = _make_aead(aead_id, c2s_key, "c2s_key")
+    cipher = make_aead(aead_id, c2s_key, "c2s_key")
     if nonce is None:
         nonce = os.urandom(cipher.nonce_length)
     if not isinstance(nonce, bytes) or len(nonce) != cipher.nonce_length:
@@ -423,7 +337,7 @@ def parse_nts_response(
     authenticator raises NtsAuthenticationError.
     """
     _check_request_values(unique_id, origin_timestamp)
-    cipher = _make_aead(aead_id, s2c_key, "s2c_key")
+    cipher = make_aead(aead_id, s2c_key, "s2c_key")
     if not isinstance(packet, bytes | bytearray | memoryview):
         raise NtsArgumentError(f"packet must be bytes, got {type(packet).__name__}")
     packet = bytes(packet)
@@ -458,10 +372,6 @@ def parse_nts_response(
     nonce, ciphertext = _authenticator_parts(auth_field.body, cipher.nonce_length)
     try:
         plaintext = cipher.open(nonce, packet[: auth_field.offset], ciphertext)
-    except InvalidTag as exc:
-        raise NtsAuthenticationError(
-            "NTS authenticator does not verify (wrong keys, a stale cookie, or a tampered response)"
-        ) from exc
     except ValueError as exc:
         raise NtsProtocolError(f"NTS authenticator cannot be checked: {exc}") from exc
     encrypted = parse_extension_fields(plaintext, 0, EF_HEADER_BYTES, "encrypted extension fields")

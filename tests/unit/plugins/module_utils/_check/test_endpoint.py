@@ -73,7 +73,7 @@ def test_resolve_addresses_keeps_resolver_order_without_duplicates(monkeypatch: 
             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.8", 0)),
         ]
 
-    monkeypatch.setattr(endpoint.socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
     assert resolve_addresses("time.example.net") == ["2001:db8::7", "192.0.2.7", "192.0.2.8"]
 
 
@@ -81,7 +81,7 @@ def test_resolve_addresses_reports_a_name_that_does_not_resolve(monkeypatch: pyt
     def fake_getaddrinfo(*_args: Any, **_kwargs: Any) -> list[Any]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    monkeypatch.setattr(endpoint.socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
     with pytest.raises(EndpointCheckError) as excinfo:
         resolve_addresses("nothere.example.net")
     assert str(excinfo.value) == "nothere.example.net does not resolve: Name or service not known"

@@ -15,7 +15,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils._errors import (
     NtsopsError,
     NtsProtocolError,
 )
-from ansible_collections.ntsops.nts.plugins.module_utils._nts import ntp
+from ansible_collections.ntsops.nts.plugins.module_utils._nts import aead, ntp
 from ansible_collections.ntsops.nts.plugins.module_utils._nts.records import NtsArgumentError
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV, AESSIV
@@ -243,7 +243,7 @@ def test_request_rejects_bad_values(kwargs: dict[str, object], message: str) -> 
 
 
 def test_missing_cryptography_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ntp, "_crypto_aead", None)
+    monkeypatch.setattr(aead, "_crypto_aead", None)
     with pytest.raises(MissingDependencyError, match="cryptography"):
         ntp.build_nts_request(b"c" * 8, C2S, UID, ORIGIN)
     with pytest.raises(MissingDependencyError):
