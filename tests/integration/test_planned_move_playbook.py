@@ -202,22 +202,3 @@ def test_planned_move_playbook_check_mode_then_real_run(
     assert f"ip daddr {OLD} udp dport 123 drop" in after["nft"]  # NTP closed on the old address
     rows = container.chronyc_client("-c", "sources")
     assert f",{NEW}," in rows and "^,*" in rows, rows
-
-    # Silence is not success: move back with NTS-KE broken where the client re-keys. A
-    # client moved by the NAK keeps OLD as its NTS-KE address, so after the key change
-    # it cannot get cookies, falls silent, and the playbook must stop without closing
-    # anything.
-    container.sh(
-        "nft add table inet pmbreak && "
-        "nft add chain inet pmbreak input '{ type filter hook input priority -20; policy accept; }' && "
-        f"nft add rule inet pmbreak input ip daddr {OLD} tcp dport 4460 drop"
-    )
-    back_args = [arg.replace(f"old_ipv4={OLD}", "old_ipv4=@@").replace(f"new_ipv4={NEW}", f"new_ipv4={OLD}")
-                 .replace("old_ipv4=@@", f"old_ipv4={NEW}") for arg in move_args]
-    broken = ansible_playbook(REPO / "playbooks" / "planned_move.yml", inventory, *back_args)
-    print(broken.stdout[-3000:])
-    assert broken.returncode != 0, "a move whose clients cannot re-key was reported as done"
-    assert "is NOT proven" in broken.stdout, broken.stdout[-4000:]
-    after_broken = state(container)
-    assert f"ip daddr {NEW} udp dport 123 drop" not in after_broken["nft"]  # NTP still open on the old address
-    assert f"{OLD}/24" in after_broken["addresses"] and f"{NEW}/24" in after_broken["addresses"]
