@@ -19,6 +19,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.validate import 
     choice,
     fraction,
     integer,
+    seconds,
 )
 
 CLIENTS: tuple[str, ...] = ("chrony-4.3", "chrony-4.4+", "ntpsec-1.2", "rfc8915")
@@ -31,7 +32,22 @@ MAX_FLEET_CLIENTS = 1_000_000_000
 
 # Keys a client description may carry besides the model inputs (fleet bookkeeping).
 _EXTRA_CLIENT_KEYS = frozenset({"share", "name", "count"})
-_CLIENT_KEYS = frozenset({"client", "minpoll", "maxpoll", "poll_state", "poll", "old_address", "cookies"})
+_CLIENT_KEYS = frozenset(
+    {
+        "client",
+        "minpoll",
+        "maxpoll",
+        "poll_state",
+        "poll",
+        "old_address",
+        "cookies",
+        "since_last_replacement_s",
+        "since_start_s",
+    }
+)
+# The inputs that describe one client process's recent history rather than its
+# configuration (chrony only: see ClientSpec).
+HISTORY_KEYS: tuple[str, ...] = ("since_last_replacement_s", "since_start_s")
 
 # chrony: nts_ke.h NKE_MAX_COOKIES, sources.c SOURCE_REACH_BITS.
 CHRONY_MAX_COOKIES = 8
@@ -42,6 +58,22 @@ CHRONY_RESOLVE_INTERVAL_UNIT_S = 7
 CHRONY_43_REPLACEMENT_HOLDOFF_S = CHRONY_RESOLVE_INTERVAL_UNIT_S * 2**8
 # chrony >= 4.4 ntp_sources.c: uniform in [0, RESOLVE_INTERVAL_UNIT * 2^MAX_REPLACEMENT_INTERVAL].
 CHRONY_44_REPLACEMENT_POSTPONE_MAX_S = CHRONY_RESOLVE_INTERVAL_UNIT_S * 2**9
+# chrony ntp_core.c MAX_BURST_INTERVAL, MAX_BURST_POLL_RATIO: a burst request follows
+# the previous one after min(2 s, 2^poll / 4).
+CHRONY_MAX_BURST_INTERVAL_S = 2.0
+CHRONY_MAX_BURST_POLL_RATIO = 0.25
+# chrony ntp_core.c IBURST_TOTAL_SAMPLES (= SOURCE_REACH_BITS) and IBURST_GOOD_SAMPLES:
+# the start-up burst sends up to 8 requests and ends after 4 good samples.
+CHRONY_IBURST_TOTAL_SAMPLES = 8
+CHRONY_IBURST_GOOD_SAMPLES = 4
+# chrony conf.c/ntp_core.c: the default polltarget. get_poll_adj() returns
+# (samples / polltarget - 1) / polltarget, which is <= 0 up to polltarget samples and
+# below 1 for the at most 64 samples sourcestats keeps (MAX_SAMPLES), so adjust_poll()
+# raises the poll by at most one step per sample, and not before sample polltarget + 1.
+CHRONY_DEFAULT_POLLTARGET = 8
+# chrony nts_ke_client.c CLIENT_TIMEOUT: the longest a start-up NTS-KE can delay the
+# first request.
+CHRONY_NTSKE_CLIENT_TIMEOUT_S = 16.0
 # chrony ntp_core.c SAMPLING_RANDOMNESS: every poll timer is stretched by U[1, 1.02].
 CHRONY_POLL_JITTER = 0.02
 # chrony ntp_core.c adjust_poll() increments while the source misses responses.
@@ -121,6 +153,13 @@ class ClientSpec:
     poll: int | None
     old_address: str
     cookies: int
+    # chrony only. Seconds from the client process's last source replacement (any of
+    # its sources; ntp_sources.c NSR_HandleBadSource() keeps one hold-off for the whole
+    # process) to the change, as [shortest, longest]; None: none recently.
+    since_last_replacement_s: tuple[float, float] | None = None
+    # chrony only. Seconds from the client's start to the change; None: long ago
+    # (the poll state then says where the poll is).
+    since_start_s: float | None = None
 
     @property
     def behaviour(self) -> ClientBehaviour:
@@ -130,6 +169,8 @@ class ClientSpec:
         """Lowest and highest poll exponent the client may be running at the change."""
         if self.poll is not None:
             return self.poll, self.poll
+        if self.since_start_s is not None:
+            return self.minpoll, startup_poll_cap(self.minpoll, self.maxpoll, self.since_start_s)
         if self.poll_state == "steady":
             return self.maxpoll, self.maxpoll
         return self.minpoll, self.maxpoll
@@ -188,7 +229,53 @@ def parse_client(client: Any) -> ClientSpec:
     cookies = integer(client.get("cookies", behaviour.max_cookies), "cookies")
     if not 0 <= cookies <= behaviour.max_cookies:
         raise RecoveryModelError(f"cookies {cookies!r} is outside 0..{behaviour.max_cookies} for {name}")
-    return ClientSpec(str(name), minpoll, maxpoll, poll_state, poll, old_address, cookies)
+    since_replacement = _since_last_replacement(client.get("since_last_replacement_s"))
+    since_start = None
+    if client.get("since_start_s") is not None:
+        since_start = seconds(client["since_start_s"], "since_start_s")
+    if (since_replacement is not None or since_start is not None) and not str(name).startswith("chrony"):
+        raise RecoveryModelError(
+            f"since_last_replacement_s and since_start_s describe chrony's process-wide replacement hold-off and "
+            f"start-up burst; {name} has neither (leave them out for it)"
+        )
+    return ClientSpec(
+        str(name), minpoll, maxpoll, poll_state, poll, old_address, cookies, since_replacement, since_start
+    )
+
+
+def _since_last_replacement(value: Any) -> tuple[float, float] | None:
+    """A duration, or [shortest, longest] when only a window is known; None stays None."""
+    if value is None:
+        return None
+    what = "since_last_replacement_s"
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        if len(value) != 2:
+            raise RecoveryModelError(f"{what} must be a number of seconds or [shortest, longest], got {value!r}")
+        low, high = seconds(value[0], what), seconds(value[1], what)
+        if low > high:
+            raise RecoveryModelError(f"{what} [shortest, longest] must not run backwards, got {value!r}")
+        return low, high
+    one = seconds(value, what)
+    return one, one
+
+
+def startup_poll_cap(minpoll: int, maxpoll: int, since_start: float) -> int:
+    """The highest poll exponent chrony can have reached ``since_start`` s after its start.
+
+    ntp_core.c: the source starts at minpoll; get_poll_adj() keeps it there until more
+    than polltarget samples are held and then raises it by at most one step per sample
+    (see CHRONY_DEFAULT_POLLTARGET). Counting the start-up burst's good samples as taken
+    at once makes this an upper bound.
+    """
+    exponent, samples, elapsed = minpoll, CHRONY_IBURST_GOOD_SAMPLES, 0.0
+    while exponent < maxpoll:
+        elapsed += 2.0**exponent
+        if elapsed > since_start:
+            break
+        samples += 1
+        if samples > CHRONY_DEFAULT_POLLTARGET:
+            exponent += 1
+    return exponent
 
 
 def client_list(clients: Any, what: str) -> Sequence[Any]:

@@ -32,7 +32,12 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
     client_list,
     parse_client,
 )
-from ansible_collections.ntsops.nts.plugins.module_utils._model.schedules import Plan, gave_up, make_plan
+from ansible_collections.ntsops.nts.plugins.module_utils._model.schedules import (
+    Plan,
+    chrony_holdoff_end,
+    gave_up,
+    make_plan,
+)
 from ansible_collections.ntsops.nts.plugins.module_utils._model.validate import (
     RecoveryModelError,
     choice,
@@ -203,6 +208,7 @@ def recovery_time(client: Mapping[str, Any] | str, ttl: float, update_latency: f
             f"{duration(minimum_latest)} to {duration(recovery_latest)}; keep update latency + TTL <= "
             f"{duration(reresolve_earliest)}."
         )
+    explanation += _history_text(spec)
     return {
         "client": spec.client,
         "minpoll": spec.minpoll,
@@ -210,6 +216,10 @@ def recovery_time(client: Mapping[str, Any] | str, ttl: float, update_latency: f
         "poll_state": spec.poll_state,
         "old_address": spec.old_address,
         "cookies": spec.cookies,
+        "since_last_replacement_s": None
+        if spec.since_last_replacement_s is None
+        else list(spec.since_last_replacement_s),
+        "since_start_s": spec.since_start_s,
         "ttl": ttl_s,
         "update_latency": latency_s,
         "reresolve_earliest_s": reresolve_earliest,
@@ -228,6 +238,23 @@ def recovery_time(client: Mapping[str, Any] | str, ttl: float, update_latency: f
         "ke_retry_to_old_s": ke_retry_schedule(spec.client, _old_address_failure(spec), 4),
         "explanation": explanation,
     }
+
+
+def _history_text(spec: ClientSpec) -> str:
+    """What the client's recent history adds to the explanation (nothing without one)."""
+    text = ""
+    holdoff = chrony_holdoff_end(spec, latest=True)
+    if holdoff > 0:
+        text += (
+            f" Its previous source replacement holds the first lookup off for up to {duration(holdoff)} after the "
+            f"change (chrony keeps one replacement hold-off per process, ntp_sources.c NSR_HandleBadSource())."
+        )
+    if spec.since_start_s is not None:
+        text += (
+            f" Started {duration(spec.since_start_s)} before the change, it polls at 2^{spec.poll_range()[0]}.."
+            f"2^{spec.poll_range()[1]} s, a start-up burst included while it may still run."
+        )
+    return text
 
 
 def reresolve_budget(client: Mapping[str, Any] | str) -> float:

@@ -25,6 +25,11 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
     CHRONY_44_REPLACEMENT_POSTPONE_MAX_S,
     CHRONY_ADJ_OTHER,
     CHRONY_ADJ_SYNC_PEER,
+    CHRONY_IBURST_GOOD_SAMPLES,
+    CHRONY_IBURST_TOTAL_SAMPLES,
+    CHRONY_MAX_BURST_INTERVAL_S,
+    CHRONY_MAX_BURST_POLL_RATIO,
+    CHRONY_NTSKE_CLIENT_TIMEOUT_S,
     CHRONY_POLL_JITTER,
     CHRONY_REACH_BITS,
     NTPSEC_KE_RETRY_S,
@@ -57,11 +62,23 @@ class ChronySchedule:
     0.25 otherwise); a poll with no cookie left (NAU_PrepareRequestAuth fails)
     counts as a miss and calls adjust_poll(0.25). adjust_poll() adds to a score in
     [0, 1) and raises the poll exponent by one when it reaches 1, up to maxpoll.
-    The poll timer is restarted with the poll after those adjustments.
+    The poll timer is restarted with the poll after those adjustments. The first
+    ``burst`` intervals belong to the start-up burst: get_transmit_delay() makes them
+    min(MAX_BURST_INTERVAL, MAX_BURST_POLL_RATIO * 2^poll).
     """
 
-    def __init__(self, poll: int, maxpoll: int, cookies: int, *, score: float, sent_adj: float, jitter: float) -> None:
-        self.first_interval = 2.0**poll * (1.0 + jitter)
+    def __init__(
+        self,
+        poll: int,
+        maxpoll: int,
+        cookies: int,
+        *,
+        score: float,
+        sent_adj: float,
+        jitter: float,
+        burst: int = 0,
+    ) -> None:
+        self.first_interval = _interval(poll, jitter, burst > 0)
         self.empty_index = 0
         times = [0.0]
         exponent, misses, k = poll, 0, 1
@@ -84,9 +101,9 @@ class ChronySchedule:
                     exponent += int(score)
                     score -= int(score)
                 exponent = min(exponent, maxpoll)
-            if exponent >= maxpoll and self.empty_index:
+            if exponent >= maxpoll and self.empty_index and k > burst:
                 break
-            times.append(times[-1] + 2.0**exponent * (1.0 + jitter))
+            times.append(times[-1] + _interval(exponent, jitter, k <= burst))
             k += 1
         self.transient: tuple[float, ...] = tuple(times)  # transient[k - 1] = S_k for k <= len(transient)
         self.steady_interval = 2.0**maxpoll * (1.0 + jitter)
@@ -105,6 +122,38 @@ class ChronySchedule:
             return bisect.bisect_left(self.transient, offset) + 1
         extra = math.ceil((offset - self.transient[-1]) / self.steady_interval - 1e-12)
         return n + max(extra, 0)
+
+
+def _interval(exponent: int, jitter: float, in_burst: bool) -> float:
+    """One chrony poll interval (ntp_core.c get_transmit_delay()), stretched by ``jitter``."""
+    interval = 2.0**exponent
+    if in_burst:
+        interval = min(CHRONY_MAX_BURST_INTERVAL_S, CHRONY_MAX_BURST_POLL_RATIO * interval)
+    return interval * (1.0 + jitter)
+
+
+def startup_burst_left(poll: int, since_start: float | None, latest: bool) -> int:
+    """Bound on the start-up burst intervals still to come after the first lost request.
+
+    ntp_core.c: iburst starts NCR_InitiateSampleBurst(IBURST_GOOD_SAMPLES,
+    IBURST_TOTAL_SAMPLES) when the source goes online: up to 8 requests one burst
+    interval apart, ended by the 4th good sample. A change during it leaves
+    8 - 1 - sent intervals of the burst after the first lost request. Earliest (the
+    most burst): nothing sent yet, as long as the start-up NTS-KE and the whole burst
+    may not be over. Latest (the least): every request sent so far was answered, so
+    the burst can only be over once 4 were; before that at most one request per burst
+    interval has gone out.
+    """
+    if since_start is None:
+        return 0
+    step = _interval(poll, 0.0, True)
+    if not latest:
+        window = CHRONY_NTSKE_CLIENT_TIMEOUT_S + CHRONY_IBURST_TOTAL_SAMPLES * step * (1.0 + CHRONY_POLL_JITTER)
+        return CHRONY_IBURST_TOTAL_SAMPLES - 1 if since_start < window else 0
+    if since_start >= (CHRONY_IBURST_GOOD_SAMPLES - 1) * step:
+        return 0
+    sent = math.floor(since_start / step) + 1
+    return max(0, CHRONY_IBURST_TOTAL_SAMPLES - 1 - sent)
 
 
 @dataclass(frozen=True)
@@ -153,19 +202,35 @@ class ChronyPlan(Plan):
     replacement (4.3: 1792 s after the previous one; 4.4+: a uniform delay drawn
     after each one). After NCR_ChangeRemoteAddress()/NNC_ChangeAddress() the next poll
     runs NTS-KE to the new address and the poll after that is authenticated.
+    ``holdoff_end`` (seconds after the change) is when a hold-off left by the process's
+    previous replacement ends: no attempt before it. ``burst`` is the start-up burst
+    intervals still to come (startup_burst_left()).
     """
 
     def __init__(
-        self, spec: ClientSpec, poll: int, latest: bool, postpone: float, jitter: float | None = None
+        self,
+        spec: ClientSpec,
+        poll: int,
+        latest: bool,
+        postpone: float,
+        jitter: float | None = None,
+        *,
+        holdoff_end: float = 0.0,
+        burst: int = 0,
     ) -> None:
         score = _SCORE_BELOW_ONE if latest else 0.0
         sent_adj = CHRONY_ADJ_OTHER if latest else CHRONY_ADJ_SYNC_PEER
         if jitter is None:
             jitter = CHRONY_POLL_JITTER if latest else 0.0
-        self.schedule = ChronySchedule(poll, spec.maxpoll, spec.cookies, score=score, sent_adj=sent_adj, jitter=jitter)
+        self.schedule = ChronySchedule(
+            poll, spec.maxpoll, spec.cookies, score=score, sent_adj=sent_adj, jitter=jitter, burst=burst
+        )
         self.first_interval = self.schedule.first_interval
         self.postpone = postpone
         self.latest = latest
+        # The schedule counts from the first lost poll, which the latest plan puts one
+        # first interval after the change.
+        self.holdoff_end = holdoff_end - (self.first_interval if latest else 0.0)
 
     def gap(self, n: int) -> float:
         # The next attempt is the first poll at least `postpone` after the previous one:
@@ -186,12 +251,36 @@ class ChronyPlan(Plan):
     def _attempt(self, k: int) -> Attempt:
         return Attempt(self.schedule.time(k), self.schedule.time(k + 2), self.schedule.time(k + 1))
 
+    def _held_attempt(self) -> tuple[Attempt, int] | None:
+        """The first attempt when a hold-off outlasts the empty register, else None.
+
+        The lookup is the first poll at or after the hold-off's end. The earliest plan
+        puts it at that end, the latest one a longest interval after it; both keep the
+        usual two polls to recovery (the earliest with the shortest intervals left).
+        """
+        schedule, k = self.schedule, self.schedule.empty_index
+        if self.holdoff_end <= schedule.time(k):
+            return None
+        if self.latest:
+            step = schedule.steady_interval
+            at = max(schedule.time(k), self.holdoff_end + step)
+            return Attempt(at, at + 2 * step, at + step), schedule.first_index_at_or_after(at)
+        at = self.holdoff_end
+        first, second = schedule.time(k + 1) - schedule.time(k), schedule.time(k + 2) - schedule.time(k)
+        return Attempt(at, at + second, at + first), schedule.first_index_at_or_after(at)
+
     def _next_index(self, k: int) -> int:
         return max(k + 1, self.schedule.first_index_at_or_after(self.schedule.time(k) + self.postpone))
 
     def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
         k = self.schedule.empty_index
-        if self.postpone == 0.0 and start > self.schedule.time(k):
+        held = self._held_attempt()
+        if held is not None:
+            attempt, k = held
+            if attempt.at >= start:
+                yield attempt
+            k = self._next_index(k)
+        elif self.postpone == 0.0 and start > self.schedule.time(k):
             # With no postponement every poll is an attempt: jump straight there.
             k = max(k, self.schedule.first_index_at_or_after(start))
         for _attempt in range(MAX_ATTEMPTS):
@@ -275,6 +364,22 @@ class RfcPlan(Plan):
         raise gave_up()
 
 
+def chrony_holdoff_end(spec: ClientSpec, latest: bool) -> float:
+    """When the hold-off left by the process's previous replacement ends, after the change.
+
+    ntp_sources.c NSR_HandleBadSource(): chrony 4.3 refuses a replacement within 1792 s
+    of the previous one (last_replacement); 4.4+ draws the next allowed moment
+    uniformly up to 3584 s after it (next_replacement), so its earliest case has no
+    hold-off at all. Both are one static variable for the whole process.
+    """
+    if spec.since_last_replacement_s is None:
+        return 0.0
+    shortest, longest = spec.since_last_replacement_s
+    if spec.client == "chrony-4.3":
+        return max(0.0, CHRONY_43_REPLACEMENT_HOLDOFF_S - (shortest if latest else longest))
+    return max(0.0, CHRONY_44_REPLACEMENT_POSTPONE_MAX_S - shortest) if latest else 0.0
+
+
 def make_plan(
     spec: ClientSpec, poll: int, latest: bool, jitter: float | None = None, postpone: float | None = None
 ) -> Plan:
@@ -283,12 +388,17 @@ def make_plan(
     ``jitter`` (fraction each poll interval is stretched by) and ``postpone`` (chrony
     4.4+'s replacement delay) override the extreme values; the simulator uses them.
     """
-    if spec.client == "chrony-4.3":
-        return ChronyPlan(spec, poll, latest, CHRONY_43_REPLACEMENT_HOLDOFF_S, jitter)
-    if spec.client == "chrony-4.4+":
+    if spec.client in ("chrony-4.3", "chrony-4.4+"):
+        # The burst runs at minpoll: get_poll_adj() cannot raise the poll before sample 9.
+        burst = startup_burst_left(poll, spec.since_start_s, latest) if poll == spec.minpoll else 0
+        holdoff = chrony_holdoff_end(spec, latest)
+        if spec.client == "chrony-4.3":
+            return ChronyPlan(
+                spec, poll, latest, CHRONY_43_REPLACEMENT_HOLDOFF_S, jitter, holdoff_end=holdoff, burst=burst
+            )
         if postpone is None:
             postpone = CHRONY_44_REPLACEMENT_POSTPONE_MAX_S if latest else 0.0
-        return ChronyPlan(spec, poll, latest, postpone, jitter)
+        return ChronyPlan(spec, poll, latest, postpone, jitter, holdoff_end=holdoff, burst=burst)
     if spec.client == "ntpsec-1.2":
         return NtpsecPlan(spec, poll, latest, jitter)
     return RfcPlan(spec, poll)

@@ -102,6 +102,14 @@ def simulate_fleet(
     have an address of their own.
     """
     mix = parse_mix(client_mix)
+    for spec, _share in mix:
+        if spec.since_last_replacement_s is not None or spec.since_start_s is not None:
+            # A fleet's processes have each their own history; drawing it would need a
+            # distribution nobody knows, so the simulator refuses rather than guess.
+            raise RecoveryModelError(
+                "since_last_replacement_s and since_start_s describe one client process; the fleet simulator "
+                "does not take them (use recovery_time for that client)"
+            )
     total = integer(clients, "clients", (1, MAX_SIMULATED_CLIENTS))
     group_size = integer(nat_group_size, "nat_group_size", (1, total))
     grouped_share = fraction(nat_fraction, "nat_fraction")
