@@ -20,9 +20,18 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.sizing import re
 from ansible_collections.ntsops.nts.plugins.plugin_utils._filter import call_core
 
 
-def recovery_time(client: Mapping[str, Any] | str, ttl: float = 0, update_latency: float = 0) -> dict[str, Any]:
+def recovery_time(
+    client: Mapping[str, Any] | str, ttl: float = 0, update_latency: float = 0, previous_change_s: float | None = None
+) -> dict[str, Any]:
     """Re-resolution and recovery interval of one client after an address change."""
-    result: dict[str, Any] = call_core("recovery_time", _recovery_time, client, ttl=ttl, update_latency=update_latency)
+    result: dict[str, Any] = call_core(
+        "recovery_time",
+        _recovery_time,
+        client,
+        ttl=ttl,
+        update_latency=update_latency,
+        previous_change_s=previous_change_s,
+    )
     return result
 
 

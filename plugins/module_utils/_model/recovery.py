@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, replace
 from typing import Any
 
 from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
@@ -147,8 +148,17 @@ def duration(value: float) -> str:
     return f"{value:.1f} s"
 
 
-def recovery_time(client: Mapping[str, Any] | str, ttl: float, update_latency: float) -> dict[str, Any]:
+def recovery_time(
+    client: Mapping[str, Any] | str, ttl: float, update_latency: float, previous_change_s: float | None = None
+) -> dict[str, Any]:
     """When the client re-resolves the name and gets back to authenticated time.
+
+    ``previous_change_s``: seconds since the previous address change of the same name,
+    when there was one recently. The client's last replacement then lies between its
+    earliest lookup and its latest recovery after that change (same TTL and update
+    latency), which is the chrony hold-off input ``since_last_replacement_s``; a change
+    before the client can have followed the previous one is refused, because no model
+    says when a client still looking for the previous address comes back.
 
     Returns a dict with reresolve_earliest_s/latest_s (first re-resolution after the
     change), recovery_earliest_s/latest_s (back on authenticated time at the new
@@ -163,6 +173,8 @@ def recovery_time(client: Mapping[str, Any] | str, ttl: float, update_latency: f
     spec = parse_client(client)
     ttl_s = seconds(ttl, "ttl")
     latency_s = seconds(update_latency, "update_latency")
+    if previous_change_s is not None:
+        spec = _after_previous_change(spec, seconds(previous_change_s, "previous_change_s"), ttl_s, latency_s)
     low_poll, high_poll = spec.poll_range()
     fresh_earliest = latency_s
     fresh_latest = latency_s + ttl_s
@@ -238,6 +250,30 @@ def recovery_time(client: Mapping[str, Any] | str, ttl: float, update_latency: f
         "ke_retry_to_old_s": ke_retry_schedule(spec.client, _old_address_failure(spec), 4),
         "explanation": explanation,
     }
+
+
+def _after_previous_change(spec: ClientSpec, previous_change: float, ttl: float, latency: float) -> ClientSpec:
+    """``spec`` with the hold-off the previous change of the name left in it."""
+    if spec.since_last_replacement_s is not None:
+        raise RecoveryModelError(
+            "give either previous_change_s or the client's since_last_replacement_s, not both: they describe the "
+            "same replacement"
+        )
+    before = recovery_time(asdict(spec), ttl, latency)
+    followed = before["recovery_latest_s"]
+    if previous_change < followed:
+        raise RecoveryModelError(
+            f"{spec.client} may still be following the previous address change, {previous_change:.0f} s ago: the "
+            f"model has it back on authenticated time up to {followed:.0f} s after that change. Wait "
+            f"{math.ceil(followed - previous_change)} s more before the next change; until then no model says "
+            f"when such a client comes back"
+        )
+    if not spec.client.startswith("chrony"):
+        # Only chrony holds replacements off (docs/recovery-model.md): for the others the
+        # previous change no longer matters once followed.
+        return spec
+    window = (previous_change - followed, previous_change - before["reresolve_earliest_s"])
+    return replace(spec, since_last_replacement_s=window)
 
 
 def _history_text(spec: ClientSpec) -> str:

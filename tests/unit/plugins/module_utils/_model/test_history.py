@@ -204,3 +204,33 @@ def test_bad_history_is_refused(description: dict[str, object], message: str) ->
 def test_simulator_refuses_process_history() -> None:
     with pytest.raises(RecoveryModelError, match="does not take them"):
         simulate_fleet([{"client": "chrony-4.3", "since_start_s": 5}], clients=10, ttl=60, update_latency=5)
+
+
+def test_previous_change_gives_the_chrony_holdoff() -> None:
+    # P = 16 s, DNS fresh at once: after the previous change the client looked up at
+    # 128 s at the earliest and was back by 11 * 16 * 1.02 = 179.52 s at the latest.
+    # 1000 s later its last replacement was 820.48 .. 872 s ago: the 4.3 hold-off ends
+    # 1792 - 872 = 920 s (earliest) .. 1792 - 820.48 = 971.52 s (latest) after this change.
+    client = {"client": "chrony-4.3", "maxpoll": 4}
+    result = recovery_time(client, ttl=0, update_latency=0, previous_change_s=1000)
+    assert result["since_last_replacement_s"] == pytest.approx([1000 - 179.52, 1000 - 128])
+    assert result["reresolve_earliest_s"] == pytest.approx(920)
+    assert result["reresolve_latest_s"] == pytest.approx(971.52 + 16 * 1.02)
+    # Long enough ago, nothing changes.
+    plain = recovery_time(client, ttl=0, update_latency=0)
+    later = recovery_time(client, ttl=0, update_latency=0, previous_change_s=5000)
+    assert later["recovery_latest_s"] == plain["recovery_latest_s"]
+    # NTPsec has no hold-off: once it has followed, the previous change does not matter.
+    ntpsec = {"client": "ntpsec-1.2", "maxpoll": 4}
+    assert recovery_time(ntpsec, 0, 0, previous_change_s=1000) == recovery_time(ntpsec, 0, 0)
+
+
+def test_a_change_before_the_previous_one_is_followed_is_refused() -> None:
+    with pytest.raises(RecoveryModelError, match=r"may still be following .* Wait 80 s more"):
+        recovery_time({"client": "chrony-4.3", "maxpoll": 4}, ttl=0, update_latency=0, previous_change_s=100)
+    with pytest.raises(RecoveryModelError, match="not both"):
+        recovery_time(
+            {"client": "chrony-4.3", "since_last_replacement_s": 5}, ttl=0, update_latency=0, previous_change_s=9000
+        )
+    with pytest.raises(RecoveryModelError, match="previous_change_s must be"):
+        recovery_time({"client": "chrony-4.3"}, ttl=0, update_latency=0, previous_change_s=-3)
