@@ -311,6 +311,12 @@ def max_ttl(clients: Sequence[Mapping[str, Any]] | Mapping[str, Any], update_lat
     budgets = [(reresolve_budget(client), client) for client in clients]
     budget, tightest = min(budgets, key=lambda item: item[0])
     ttl = math.floor(budget - latency_s)
+    # The same comparison recovery_time() makes (update_latency + ttl <= budget), in
+    # floating point: a latency far below one second can round either way.
+    while latency_s + (ttl + 1) <= budget:
+        ttl += 1
+    while ttl >= 1 and latency_s + ttl > budget:
+        ttl -= 1
     if ttl < 1:
         raise RecoveryModelError(
             f"no TTL can keep recovery at its minimum: update_latency {latency_s:g} s is already at or past the "
