@@ -65,6 +65,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--warn-cert-days", type=int, default=30, help="WARNING when the certificate has fewer days left (default 30)"
     )
+    parser.add_argument(
+        "--cert-lifetime", action="store_true",
+        help="certificate limits relative to its lifetime instead of days: WARNING below a third of it left "
+        "(a renewal is late), CRITICAL below a sixth",
+    )
     parser.add_argument("--warn-offset", type=float, metavar="SECONDS", help="WARNING when |NTP offset| exceeds this")
     parser.add_argument("--crit-offset", type=float, metavar="SECONDS", help="CRITICAL when |NTP offset| exceeds this")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per step and address (default 5)")
@@ -99,12 +104,15 @@ def run(args: argparse.Namespace) -> int:
         warn_offset=args.warn_offset,
         crit_offset=args.crit_offset,
     )
+    if args.cert_lifetime:
+        thresholds = monitoring.lifetime_thresholds(thresholds)
     options = CheckOptions(
         name=args.name,
         port=args.port,
         ca_path=args.ca,
         timeout=args.timeout,
         min_cert_days=args.min_cert_days,
+        min_cert_fraction=thresholds.min_cert_fraction,
         ntp_exchange=not args.no_ntp,
     )
     try:

@@ -87,7 +87,8 @@ problems:
   sample: ["certificate expires in 3 days (minimum 14)"]
 cert:
   description: >-
-    Subject, subject alternative names, issuer, not_before, not_after, days_left, sha256
+    Subject, subject alternative names, issuer, not_before, not_after, days_left,
+    lifetime_days, lifetime_left (fraction of the lifetime still to come), sha256
     fingerprint and key_type of the certificate in O(cert_path).
   returned: when the certificate file could be read
   type: dict
@@ -98,6 +99,8 @@ cert:
     not_before: "2026-10-01T00:00:00+00:00"
     not_after: "2026-12-30T00:00:00+00:00"
     days_left: 34
+    lifetime_days: 90.0
+    lifetime_left: 0.3778
     sha256: 5f1c0e3b6a4d...
     key_type: EC secp256r1
 chain_length:

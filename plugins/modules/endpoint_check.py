@@ -48,7 +48,16 @@ options:
   timeout:
     description: Seconds allowed for each step (TCP connect, TLS handshake, NTS-KE, NTP exchange).
   min_cert_days:
-    description: Report a problem when the served certificate expires in fewer days than this.
+    description:
+      - Report a problem when the served certificate expires in fewer days than this.
+      - Not used when O(min_cert_fraction) is set.
+  min_cert_fraction:
+    description:
+      - Report a problem when less than this fraction of the served certificate's lifetime (notBefore to
+        notAfter) is left, instead of O(min_cert_days).
+      - A fixed number of days suits no lifetime; renewal clients renew at a third left, so V(0.1667) (a sixth)
+        means several renewals have failed, for a 6-day certificate as for a 90-day one.
+    type: float
   ntp_exchange:
     description: Run one NTS-protected NTP exchange after NTS-KE and check that authenticated time flows.
     type: bool
@@ -122,7 +131,8 @@ addresses:
     cert:
       description: >-
         Subject, subject alternative names, issuer, not_before, not_after, days_left,
-        sha256 fingerprint and key_type of the served certificate.
+        lifetime_days, lifetime_left (fraction of the lifetime still to come), sha256
+        fingerprint and key_type of the served certificate.
       type: dict
     ke:
       description: >-
@@ -146,6 +156,8 @@ addresses:
         not_before: "2026-10-01T00:00:00+00:00"
         not_after: "2026-12-30T00:00:00+00:00"
         days_left: 34
+        lifetime_days: 90.0
+        lifetime_left: 0.3778
         sha256: 5f1c0e3b6a4d...
         key_type: EC secp256r1
       ke: {next_protocol: 0, aead: 15, aead_name: AEAD_AES_SIV_CMAC_256, cookies: 8, cookie_sizes: [104],
@@ -168,6 +180,7 @@ def main() -> None:
             "ca_path": {"type": "path"},
             "timeout": {"type": "float", "default": 5},
             "min_cert_days": {"type": "int", "default": 14},
+            "min_cert_fraction": {"type": "float"},
             "ntp_exchange": {"type": "bool", "default": True},
             "aead": {"type": "list", "elements": "int", "default": [15]},
             "expect_cookies": {"type": "int", "default": 8},
@@ -181,6 +194,7 @@ def main() -> None:
         ca_path=params["ca_path"],
         timeout=params["timeout"],
         min_cert_days=params["min_cert_days"],
+        min_cert_fraction=params["min_cert_fraction"],
         ntp_exchange=params["ntp_exchange"],
         aead=tuple(params["aead"]),
         expect_cookies=params["expect_cookies"],

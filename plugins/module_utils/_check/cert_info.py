@@ -95,6 +95,19 @@ def days_left(cert: x509.Certificate, now: datetime.datetime) -> int:
     return remaining.days
 
 
+def lifetime_days(cert: x509.Certificate) -> float:
+    """notBefore to notAfter, in days."""
+    return (not_after(cert) - not_before(cert)).total_seconds() / 86400
+
+
+def lifetime_left(cert: x509.Certificate, now: datetime.datetime) -> float:
+    """The fraction of the certificate's lifetime still to come, 0 to 1."""
+    lifetime = (not_after(cert) - not_before(cert)).total_seconds()
+    if lifetime <= 0:
+        return 0.0
+    return min(1.0, max(0.0, (not_after(cert) - now).total_seconds() / lifetime))
+
+
 def describe(cert: x509.Certificate, now: datetime.datetime) -> dict[str, Any]:
     """The certificate fields both modules return under ``cert``."""
     return {
@@ -104,6 +117,8 @@ def describe(cert: x509.Certificate, now: datetime.datetime) -> dict[str, Any]:
         "not_before": not_before(cert).isoformat(),
         "not_after": not_after(cert).isoformat(),
         "days_left": days_left(cert, now),
+        "lifetime_days": round(lifetime_days(cert), 3),
+        "lifetime_left": round(lifetime_left(cert, now), 4),
         "sha256": sha256_fingerprint(cert),
         "key_type": key_type(cert),
     }
@@ -133,12 +148,28 @@ def name_mismatch(cert: x509.Certificate, name: str) -> str | None:
     return None
 
 
-def validity_problems(cert: x509.Certificate, now: datetime.datetime, min_days: int) -> list[str]:
+def validity_problems(
+    cert: x509.Certificate, now: datetime.datetime, min_days: int, min_fraction: float | None = None
+) -> list[str]:
+    """The validity window's problems; ``min_fraction`` (of the lifetime left) replaces ``min_days``.
+
+    A fixed number of days suits no lifetime: 14 days is always too late for a 90-day
+    certificate renewed at 30 days left, and always a problem for a 6-day one.
+    """
     if now < not_before(cert):
         return [f"certificate is not valid before {not_before(cert).isoformat()}"]
     left = days_left(cert, now)
     if now > not_after(cert):
         return [f"certificate expired on {not_after(cert).isoformat()}"]
+    if min_fraction is not None:
+        fraction = lifetime_left(cert, now)
+        if fraction < min_fraction:
+            remaining = (not_after(cert) - now).total_seconds() / 86400
+            return [
+                f"certificate has {remaining:.1f} of its {lifetime_days(cert):.1f} days left "
+                f"({fraction:.0%}, minimum {min_fraction:.0%} of its lifetime)"
+            ]
+        return []
     if left < min_days:
         return [f"certificate expires in {left} days (minimum {min_days})"]
     return []

@@ -39,6 +39,9 @@ class CheckOptions:
     ca_path: str | None = None
     timeout: float = 5.0
     min_cert_days: int = 14
+    # When set, the fraction of the certificate's lifetime that must be left, instead
+    # of min_cert_days.
+    min_cert_fraction: float | None = None
     ntp_exchange: bool = True
     aead: tuple[int, ...] = (nts_records.AEAD_AES_SIV_CMAC_256,)
     expect_cookies: int = 8
@@ -50,6 +53,8 @@ class CheckOptions:
             raise EndpointCheckError(f"port must be 1-65535, got {self.port}")
         if not self.timeout > 0:
             raise EndpointCheckError(f"timeout must be positive, got {self.timeout}")
+        if self.min_cert_fraction is not None and not 0 < self.min_cert_fraction < 1:
+            raise EndpointCheckError(f"min_cert_fraction must lie between 0 and 1, got {self.min_cert_fraction}")
         if self.expect_cookies < 1:
             raise EndpointCheckError(f"expect_cookies must be at least 1, got {self.expect_cookies}")
         if not self.aead:
@@ -78,7 +83,7 @@ def _cert_section(session: tls.TlsSession, options: CheckOptions, problems: list
         problems.append(mismatch)
     # An expired or not-yet-valid chain is already in verify_errors; report the window only.
     if not any("expired" in p or "not yet valid" in p for p in session.verify_errors):
-        problems.extend(cert_info.validity_problems(leaf, now, options.min_cert_days))
+        problems.extend(cert_info.validity_problems(leaf, now, options.min_cert_days, options.min_cert_fraction))
     return cert_info.describe(leaf, now)
 
 

@@ -34,15 +34,27 @@ class Thresholds:
 
     min_cert_days is the check's own limit (below it the check reports a problem,
     so the status is CRITICAL); warn_cert_days is the WARNING window above it.
-    Offsets are absolute seconds; None disables the limit.
+    Offsets are absolute seconds; None disables the limit. With min_cert_fraction
+    and warn_cert_fraction the certificate limits are fractions of its lifetime left
+    instead of days (see lifetime_thresholds()).
     """
 
     min_cert_days: int = 14
     warn_cert_days: int = 30
     warn_offset: float | None = None
     crit_offset: float | None = None
+    min_cert_fraction: float | None = None
+    warn_cert_fraction: float | None = None
 
     def validate(self) -> None:
+        fractions = (self.min_cert_fraction, self.warn_cert_fraction)
+        if (fractions[0] is None) != (fractions[1] is None):
+            raise MonitoringError("min_cert_fraction and warn_cert_fraction go together")
+        low, high = fractions
+        if low is not None and high is not None and not 0 < low <= high < 1:
+            raise MonitoringError(
+                f"certificate fractions must satisfy 0 < min_cert_fraction ({low}) <= warn_cert_fraction ({high}) < 1"
+            )
         if self.warn_cert_days < self.min_cert_days:
             raise MonitoringError(
                 f"warn_cert_days ({self.warn_cert_days}) must not be below min_cert_days ({self.min_cert_days})"
@@ -54,6 +66,22 @@ class Thresholds:
             raise MonitoringError(
                 f"warn_offset ({self.warn_offset}) must not exceed crit_offset ({self.crit_offset})"
             )
+
+
+# Lifetime-relative certificate limits: renewal clients renew at a third of the
+# lifetime left (certbot: 30 of 90 days), so less than that means a renewal is late
+# (WARNING); below a sixth, half of the renewal window is gone and several renewal
+# attempts have failed (CRITICAL). For a 90-day certificate that is 30 and 15 days,
+# close to the fixed defaults; for a 6-day one, 2 days and 1 day.
+LIFETIME_WARN_FRACTION = 1 / 3
+LIFETIME_CRIT_FRACTION = 1 / 6
+
+
+def lifetime_thresholds(thresholds: Thresholds) -> Thresholds:
+    """``thresholds`` with the lifetime-relative certificate limits."""
+    return dataclasses.replace(
+        thresholds, min_cert_fraction=LIFETIME_CRIT_FRACTION, warn_cert_fraction=LIFETIME_WARN_FRACTION
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +136,15 @@ def assess_address(entry: Mapping[str, Any], thresholds: Thresholds) -> tuple[in
         status = WARNING
         reasons.append(f"{address}: NTP offset {offset:+.6f} s beyond {thresholds.warn_offset:g} s")
     days = number(section(entry, "cert").get("days_left"))
-    if days is not None and days < thresholds.warn_cert_days:
+    left = number(section(entry, "cert").get("lifetime_left"))
+    if thresholds.warn_cert_fraction is not None:
+        if left is not None and left < thresholds.warn_cert_fraction:
+            status = worst((status, WARNING))
+            reasons.append(
+                f"{address}: certificate has {left:.0%} of its lifetime left "
+                f"(warning below {thresholds.warn_cert_fraction:.0%})"
+            )
+    elif days is not None and days < thresholds.warn_cert_days:
         status = worst((status, WARNING))
         reasons.append(
             f"{address}: certificate expires in {days:g} days (warning below {thresholds.warn_cert_days})"

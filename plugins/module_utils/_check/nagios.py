@@ -47,10 +47,17 @@ def nagios_perfdata(result: Mapping[str, Any], thresholds: Thresholds) -> list[s
         cookies = number(ke.get("cookies"))
         items.append(f"{_perf_label(address + ' cookies')}={_perf_value(cookies)};;;0")
         days = number(cert.get("days_left"))
-        items.append(
-            f"{_perf_label(address + ' cert_days')}={_perf_value(days)}"
-            f";{thresholds.warn_cert_days}:;{thresholds.min_cert_days}:"
-        )
+        if thresholds.warn_cert_fraction is not None and thresholds.min_cert_fraction is not None:
+            items.append(f"{_perf_label(address + ' cert_days')}={_perf_value(days)};;;")
+            items.append(
+                f"{_perf_label(address + ' cert_lifetime_left')}={_perf_value(number(cert.get('lifetime_left')))}"
+                f";{thresholds.warn_cert_fraction:.4g}:;{thresholds.min_cert_fraction:.4g}:;0;1"
+            )
+        else:
+            items.append(
+                f"{_perf_label(address + ' cert_days')}={_perf_value(days)}"
+                f";{thresholds.warn_cert_days}:;{thresholds.min_cert_days}:"
+            )
     total = len(entries)
     passed = sum(1 for entry in entries if entry.get("ok"))
     items.append(f"addresses_ok={passed};;{total}:;0;{total}")

@@ -89,6 +89,32 @@ def test_certificate_below_the_checks_minimum_is_critical_through_its_problem() 
     assert monitoring.assess(_result(entry), THRESHOLDS).status == monitoring.CRITICAL
 
 
+def test_lifetime_thresholds_judge_the_fraction_left_not_the_days() -> None:
+    limits = monitoring.lifetime_thresholds(THRESHOLDS)
+    # A 6-day certificate with 3 days left: half of it, OK (fixed days would warn).
+    six_day = _entry(cert__days_left=3, cert__lifetime_days=6.0, cert__lifetime_left=0.5)
+    assert monitoring.assess(_result(six_day), limits).status == monitoring.OK
+    assert monitoring.assess(_result(six_day), THRESHOLDS).status == monitoring.WARNING
+    # A 90-day certificate with 25 days left: below a third, the renewal is late.
+    ninety_day = _entry(cert__days_left=25, cert__lifetime_days=90.0, cert__lifetime_left=0.28)
+    assessment = monitoring.assess(_result(ninety_day), limits)
+    assert assessment.status == monitoring.WARNING
+    assert assessment.reasons == ["198.51.100.10: certificate has 28% of its lifetime left (warning below 33%)"]
+    perfdata = nagios.nagios_perfdata(_result(ninety_day), limits)
+    assert "'198.51.100.10 cert_lifetime_left'=0.28;0.3333:;0.1667:;0;1" in perfdata
+    assert all(PERFDATA_ITEM.match(item) for item in perfdata)
+
+
+@pytest.mark.parametrize(
+    ("fractions", "message"),
+    [((0.2, None), "go together"), ((0.5, 0.2), "min_cert_fraction"), ((0.1, 1.0), "< 1")],
+)
+def test_bad_lifetime_fractions_are_refused(fractions: tuple[float, float | None], message: str) -> None:
+    limits = monitoring.Thresholds(min_cert_fraction=fractions[0], warn_cert_fraction=fractions[1])
+    with pytest.raises(monitoring.MonitoringError, match=re.escape(message)):
+        limits.validate()
+
+
 def test_offset_thresholds() -> None:
     limits = monitoring.Thresholds(warn_offset=0.1, crit_offset=1.0)
     assert monitoring.assess(_result(_entry(ntp__offset=0.05)), limits).status == monitoring.OK

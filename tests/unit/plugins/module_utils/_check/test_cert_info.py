@@ -37,6 +37,9 @@ def test_describe_reports_every_field_from_the_certificate(certs: SimpleNamespac
         "not_after": "2026-04-02T03:04:05+00:00",
         # 32 days, 3 hours and change: whole days only
         "days_left": 32,
+        # 90 days from notBefore to notAfter; 32 days 3 h 4 min 5 s of them left.
+        "lifetime_days": 90.0,
+        "lifetime_left": round((32 * 86400 + 3 * 3600 + 4 * 60 + 5) / (90 * 86400), 4),
         "sha256": hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest(),
         "key_type": "EC secp256r1",
     }
@@ -204,3 +207,22 @@ def test_is_ip_address() -> None:
     assert not cert_info.is_ip_address("time.example.net")
     assert not cert_info.is_ip_address("192.0.2.1:4460")
     assert not cert_info.is_ip_address("")
+
+
+def test_lifetime_thresholds_suit_short_and_long_certificates(certs: SimpleNamespace) -> None:
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    short = self_signed(certs, dns=["a.example.net"], not_before=start, not_after=start + datetime.timedelta(days=6))
+    long = self_signed(certs, dns=["a.example.net"], not_before=start, not_after=start + datetime.timedelta(days=90))
+    # Two days into a 6-day certificate: fine by its lifetime, a problem by 14 fixed days.
+    now = start + datetime.timedelta(days=2)
+    assert cert_info.validity_problems(short, now, 14, min_fraction=1 / 6) == []
+    assert cert_info.validity_problems(short, now, 14) == ["certificate expires in 4 days (minimum 14)"]
+    # 5.5 days in: less than a sixth left.
+    late = start + datetime.timedelta(days=5, hours=12)
+    assert cert_info.validity_problems(short, late, 14, min_fraction=1 / 6) == [
+        "certificate has 0.5 of its 6.0 days left (8%, minimum 17% of its lifetime)"
+    ]
+    # 80 days into a 90-day one: 10 days left is below a sixth (15 days).
+    assert cert_info.validity_problems(long, start + datetime.timedelta(days=80), 14, min_fraction=1 / 6)
+    assert cert_info.lifetime_left(long, start - datetime.timedelta(days=1)) == 1.0
+    assert cert_info.lifetime_left(long, start + datetime.timedelta(days=100)) == 0.0
