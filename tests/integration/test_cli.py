@@ -4,6 +4,7 @@ without its NTS-KE rate limit."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import subprocess
@@ -234,3 +235,23 @@ def test_herd_replays_the_simulators_arrival_curve(daemons, test_ca, tmp_path):
     assert summary["mode"] == "curve"
     assert summary["ok"] == 120
     assert summary["start_lag_ms"]["p50"] < 100
+
+
+# ------------------------------------------------------------------ check: lifetime-relative certificate limits
+
+
+def test_check_cert_lifetime_judges_a_short_certificate_by_its_lifetime(daemons, test_ca):
+    # A 6-day certificate half used: fixed days call it CRITICAL (3 < 14 days), its
+    # lifetime says OK. With half a day left it is CRITICAL either way.
+    for days_ago, fixed, relative in ((3, 2, 0), (5.5, 2, 2)):
+        start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days_ago)
+        cert = test_ca.issue(f"short-{days_ago}", dns=["localhost"], ips=["127.0.0.1"], days=6, not_before=start)
+        server = daemons.chrony_server(cert=cert, addresses=["127.0.0.1"])
+        common = ["check", "localhost", "--address", "127.0.0.1", "--port", str(server.ntsport),
+                  "--ca", str(test_ca.cert_path)]
+        by_days = ntsops(common)
+        by_lifetime = ntsops([*common, "--cert-lifetime"])
+        assert by_days.returncode == fixed, by_days.stdout + by_days.stderr
+        assert by_lifetime.returncode == relative, by_lifetime.stdout + by_lifetime.stderr
+        assert "cert_lifetime_left'=" in by_lifetime.stdout
+        server.stop()
