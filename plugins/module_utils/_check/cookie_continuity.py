@@ -207,7 +207,7 @@ def verify_cookies(
     state: Mapping[str, Any], timeout: float = 5.0, exchange: Exchange = nts_session.ntp_exchange
 ) -> dict[str, Any]:
     """One NTS-protected request per saved cookie; ``ok`` when the server accepted every one."""
-    if not timeout > 0:
+    if timeout <= 0 or timeout != timeout:
         raise EndpointCheckError(f"timeout must be positive, got {timeout}")
     entries = state["entries"]
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_ADDRESSES, len(entries))) as pool:

@@ -169,7 +169,7 @@ def test_reference_walk_lies_inside_the_bounds(client: str) -> None:
                 holdoff_end = max(0.0, rng.uniform(0, 3584) - since_replacement)
         step = min(2.0, 2.0**poll / 4) if burst else 2.0**poll
         u = rng.uniform(1e-6, step)
-        jitters = [rng.uniform(0, 0.02) for _ in range(7)]
+        jitters = [rng.uniform(0, 0.02) for _stage in range(7)]
         lookup, recovered = reference_chrony(
             poll=poll,
             maxpoll=maxpoll,
