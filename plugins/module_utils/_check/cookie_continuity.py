@@ -19,6 +19,7 @@ written by the caller with owner-only permissions; nothing secret is returned.
 from __future__ import annotations
 
 import datetime
+import math
 import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -207,7 +208,7 @@ def verify_cookies(
     state: Mapping[str, Any], timeout: float = 5.0, exchange: Exchange = nts_session.ntp_exchange
 ) -> dict[str, Any]:
     """One NTS-protected request per saved cookie; ``ok`` when the server accepted every one."""
-    if timeout <= 0 or timeout != timeout:
+    if not math.isfinite(timeout) or timeout <= 0:
         raise EndpointCheckError(f"timeout must be positive, got {timeout}")
     entries = state["entries"]
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_ADDRESSES, len(entries))) as pool:
