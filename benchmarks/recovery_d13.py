@@ -1,0 +1,632 @@
+# Copyright: ntsops contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Measure the recovery model against real Debian 13 clients (chrony 4.6.1, NTPsec 1.2.3).
+
+The rig (all on the podman network ``d13-measure``, 198.18.2.0/24, internal):
+
+* ``d13m-dns``: BIND ``named`` (the lab image) serving ``d13.test`` with
+  ``ntp.d13.test`` at the old address and a short TTL; updated with ``nsupdate -l``.
+* ``d13m-srv``: a chrony 4.6.1 NTS server (Debian 13 image, ``chronyd -x``, no
+  CAP_SYS_TIME) on the old address 198.18.2.10; at the change the new address
+  198.18.2.11 is added to its interface and the old one removed, so the old address
+  goes dark (packets to it are dropped) while chronyd keeps serving on the new one.
+* one container per client (Debian 13 image, no CAP_SYS_TIME): ``chronyd -4 -x``
+  4.6.1 or ``ntpd`` 1.2.3, each resolving the name through ``d13m-dns``. One client
+  per container gives every client its own address, so every DNS query, NTS-KE
+  connection and NTP packet on the bridge names its client (benchmarks/d13_sniff.py).
+
+Per client it measures, relative to the change: the re-resolutions (DNS queries from
+that client and what they were answered), the first NTS-KE SYN to the new address,
+the first authenticated (NTS authenticator, not a NAK) NTP response from the new
+address, and when the source is selectable again (chronyd's "Selected source" log
+line; NTPsec's peerstats select code). It prints each next to the recovery model's
+interval (plugins/module_utils/_model/recovery.py) for the same poll, TTL and
+measured DNS update latency.
+
+Modes: ``fresh`` updates DNS at the change. ``late`` updates DNS only after every
+client has looked the name up again (and got the old address); then it watches
+``--window`` seconds. For chrony 4.4+ each gap between two lookups of one client is
+one draw of ``ntp_sources.c`` ``NSR_HandleBadSource()``'s postponement plus the wait
+for the next poll; gaps still open at the end are censored. The empirical
+distribution is compared with the model's (KS statistic against U[0, 3584 s] with a
+Monte Carlo p-value that applies the same censoring, and quantiles side by side).
+
+Run as root (podman, AF_PACKET, nsenter): ``make bench-recovery-d13`` (fresh) and
+``make bench-recovery-d13-late``. Every container is removed at the end, also on
+failure; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / ".collections"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.append(str(REPO / "tests" / "integration"))
+
+from d13_sniff import Packet, Sniffer
+from harness.ca import TestCA
+
+from ansible_collections.ntsops.nts.plugins.module_utils._model import recovery
+from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
+    CHRONY_44_REPLACEMENT_POSTPONE_MAX_S,
+    CHRONY_POLL_JITTER,
+)
+
+RESULTS = REPO / "benchmarks" / "results"
+NETWORK = "d13-measure"
+SUBNET = "198.18.2.0/24"
+GATEWAY = "198.18.2.1"
+DNS_IP = "198.18.2.2"
+OLD_IP = "198.18.2.10"
+NEW_IP = "198.18.2.11"
+CHRONY_BASE = 100  # chrony clients at 198.18.2.100 + i
+NTPSEC_BASE = 180  # NTPsec clients at 198.18.2.180 + i
+MAX_CHRONY = 79
+MAX_NTPSEC = 70
+ZONE = "d13.test"
+NAME = f"ntp.{ZONE}"
+PREFIX = "d13m-"
+D13_IMAGE = "localhost/ntsops/debian13-systemd:latest"
+DNS_IMAGE = "localhost/ntsops/lab:latest"  # Debian 12 with BIND (scripts/lab/Containerfile)
+CONTAINERS_CONF = REPO / "molecule" / "containers.conf"
+# Full reachability register and more: a client that had this many authenticated
+# responses from the old address holds all its cookies (8) and a full register.
+PREFLIGHT_RESPONSES = 10
+PREFLIGHT_TIMEOUT_S = 240.0
+STEADY_INTERVALS = 4
+# Lookups of one client closer than this are one re-resolution (A retries).
+LOOKUP_CLUSTER_S = 0.5
+MONTE_CARLO_RUNS = 20000
+# NTPsec peerstats select codes (include/ntp_control.h CTL_PST_SEL_*): 4 candidate,
+# 5 backup, 6 system peer, 7 PPS peer. 4 and above passed selection.
+NTPSEC_SEL_SELECTABLE = 4
+
+
+def log(message: str) -> None:
+    print(f"[d13 {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run(argv: Sequence[str], timeout: float = 120.0, check: bool = True, stderr: bool = False) -> str:
+    """Run argv; its stdout (and stderr with ``stderr``: `podman logs` replays a daemon's stderr there)."""
+    env = dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF))
+    # S603: fixed argv lists built here, never a shell string.
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False, env=env)  # noqa: S603
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout + done.stderr if stderr else done.stdout
+
+
+# ------------------------------------------------------------------ configuration
+
+
+def write_configs(conf: Path, args: argparse.Namespace) -> None:
+    # named reads its configuration after dropping to user bind.
+    conf.chmod(0o755)
+    ca = TestCA(conf / "ca", "ntsops d13 rig CA")
+    cert = ca.issue("server", dns=[NAME])
+    shutil.copy(ca.cert_path, conf / "ca.pem")
+    shutil.copy(cert.chain_path, conf / "server.crt")
+    shutil.copy(cert.key_path, conf / "server.key")
+    (conf / "named.conf").write_text(
+        "options {\n"
+        '  directory "/var/cache/bind";\n'
+        f"  listen-on {{ {DNS_IP}; 127.0.0.1; }};\n"
+        "  listen-on-v6 { none; };\n"
+        "  recursion no;\n"
+        "  allow-query { any; };\n"
+        "  dnssec-validation no;\n"
+        '  pid-file "/run/named/named.pid";\n'
+        '  session-keyfile "/run/named/session.key";\n'
+        "};\n"
+        f'zone "{ZONE}" {{ type primary; file "/var/cache/bind/{ZONE}.zone"; update-policy local; }};\n'
+    )
+    (conf / f"{ZONE}.zone").write_text(
+        f"$TTL {args.ttl}\n"
+        f"@ IN SOA ns.{ZONE}. hostmaster.{ZONE}. 1 60 60 3600 {args.ttl}\n"
+        f"@ IN NS ns.{ZONE}.\n"
+        f"ns IN A {DNS_IP}\n"
+        f"ntp IN A {OLD_IP}\n"
+    )
+    common = ["cmdport 0", "bindcmdaddress /run/chrony/chronyd.sock", "pidfile /run/chronyd.pid",
+              "driftfile /run/chrony.drift"]
+    (conf / "server.conf").write_text("\n".join([
+        *common, "local stratum 5", "allow all", "ntsservercert /conf/server.crt",
+        "ntsserverkey /conf/server.key", "ntsdumpdir /var/lib/chrony",
+    ]) + "\n")
+    (conf / "chrony-client.conf").write_text("\n".join([
+        *common,
+        f"server {NAME} iburst nts minpoll {args.chrony_poll} maxpoll {args.chrony_poll}",
+        "ntstrustedcerts /conf/ca.pem",
+    ]) + "\n")
+    (conf / "ntpsec-client.conf").write_text("\n".join([
+        f"server {NAME} nts iburst minpoll {args.ntpsec_poll} maxpoll {args.ntpsec_poll}",
+        "nts ca /conf/ca.pem",
+        "disable kernel",  # no CAP_SYS_TIME anyway; keep ntpd from trying
+        "driftfile /run/ntp.drift",
+        "statsdir /run/ntpstats/",
+        "statistics peerstats",
+        "filegen peerstats file peerstats type none enable",
+    ]) + "\n")
+
+
+# ------------------------------------------------------------------ containers
+
+
+@dataclass
+class Client:
+    name: str
+    kind: str  # chrony or ntpsec
+    ip: str
+    poll: int
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+INSTALL = "mkdir -p -m 0700 /run/chrony; apt-get install -y -q --no-download {pkg} >/tmp/install.log 2>&1 || {{ cat /tmp/install.log; exit 1; }}; "
+
+
+def container_argv(name: str, ip: str, image: str, conf: Path, script: str, extra: Sequence[str] = ()) -> list[str]:
+    return [
+        "podman", "run", "-d", "--name", name, "--network", NETWORK, "--ip", ip, "--dns", DNS_IP,
+        "--cap-drop", "SYS_TIME", "--volume", f"{conf}:/conf:ro", *extra, image, "sh", "-c", script,
+    ]
+
+
+def start_rig(conf: Path, clients: list[Client]) -> None:
+    run(["podman", "run", "-d", "--name", PREFIX + "dns", "--network", NETWORK, "--ip", DNS_IP,
+         "--volume", f"{conf}:/conf:ro", DNS_IMAGE, "sh", "-c",
+         f"mkdir -p /run/named && chown bind:bind /run/named && cp /conf/{ZONE}.zone /var/cache/bind/ && "
+         "chown -R bind:bind /var/cache/bind && exec named -g -u bind -c /conf/named.conf"])
+    run(container_argv(PREFIX + "srv", OLD_IP, D13_IMAGE, conf,
+                       INSTALL.format(pkg="chrony") + "exec chronyd -d -x -u root -f /conf/server.conf",
+                       ["--cap-add", "NET_ADMIN"]))
+    scripts = {
+        "chrony": INSTALL.format(pkg="chrony") + "exec chronyd -4 -d -x -u root -f /conf/chrony-client.conf",
+        "ntpsec": INSTALL.format(pkg="ntpsec") + "mkdir -p /run/ntpstats && "
+        "exec ntpd -n -c /conf/ntpsec-client.conf -l /run/ntpd.log",
+    }
+    wait_dns_and_server()
+    # Three at a time: podman run is mostly waiting on the runtime, the apt install is CPU.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(lambda c: run(container_argv(c.name, c.ip, D13_IMAGE, conf, scripts[c.kind])), clients))
+
+
+def wait_dns_and_server(timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        srv = run(["podman", "logs", PREFIX + "srv"], check=False, stderr=True)
+        dig = run(["podman", "exec", PREFIX + "dns", "dig", "+short", f"@{DNS_IP}", NAME], check=False)
+        if "chronyd version" in srv and OLD_IP in dig:
+            return
+        time.sleep(1)
+    raise RuntimeError(f"DNS or server not up in {timeout:g} s:\n{run(['podman', 'logs', PREFIX + 'srv'], check=False, stderr=True)}")
+
+
+def remove_rig() -> None:
+    names = run(["podman", "ps", "-a", "--format", "{{.Names}}"], check=False).split()
+    mine = [n for n in names if n.startswith(PREFIX)]
+    if mine:
+        run(["podman", "rm", "-f", "-t", "2", *mine], timeout=300, check=False)
+
+
+def ensure_network() -> str:
+    exists = subprocess.run(["podman", "network", "exists", NETWORK], check=False,
+                            env=dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF)))
+    if exists.returncode != 0:
+        run(["podman", "network", "create", "--internal", "--subnet", SUBNET, "--gateway", GATEWAY, NETWORK])
+    data = json.loads(run(["podman", "network", "inspect", NETWORK]))
+    return str(data[0]["network_interface"])
+
+
+def veths(bridge: str) -> list[str]:
+    out = run(["ip", "-o", "link", "show", "master", bridge])
+    return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if line.strip()]
+
+
+def server_pid() -> int:
+    return int(run(["podman", "inspect", "--format", "{{.State.Pid}}", PREFIX + "srv"]).strip())
+
+
+def nsupdate(ttl: int) -> None:
+    script = f"update delete {NAME} A\nupdate add {NAME} {ttl} A {NEW_IP}\nsend\n"
+    env = dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF))
+    subprocess.run(["podman", "exec", "-i", PREFIX + "dns", "nsupdate", "-l"], input=script, text=True,
+                   capture_output=True, timeout=30, check=True, env=env)
+
+
+# ------------------------------------------------------------------ measurement
+
+
+def responses_from(packets: list[Packet], server: str, client_ip: str) -> list[Packet]:
+    return [p for p in packets if p.kind == "ntp-response" and p.src == server and p.dst == client_ip]
+
+
+def steady(packets: list[Packet], client: Client) -> bool:
+    """Synchronised over NTS (PREFLIGHT_RESPONSES authenticated responses) and past the
+    iburst: the last STEADY_INTERVALS request intervals are at least 0.9 poll."""
+    good = sum(1 for p in responses_from(packets, OLD_IP, client.ip) if p.auth and not p.nak)
+    sent = [p.t for p in packets if p.kind == "ntp-request" and p.src == client.ip]
+    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)][-STEADY_INTERVALS:]
+    return (good >= PREFLIGHT_RESPONSES and len(gaps) == STEADY_INTERVALS
+            and min(gaps) >= 0.9 * 2.0**client.poll)
+
+
+def preflight(sniffer: Sniffer, clients: list[Client]) -> None:
+    deadline = time.monotonic() + PREFLIGHT_TIMEOUT_S + 12 * 2 ** max(c.poll for c in clients)
+    while time.monotonic() < deadline:
+        packets = list(sniffer.packets)
+        behind = [c.name for c in clients if not steady(packets, c)]
+        if not behind:
+            return
+        time.sleep(1)
+    raise RuntimeError(f"clients not synchronised over NTS in time: {behind}")
+
+
+def lookups(packets: list[Packet], ip: str, after: float) -> list[dict[str, Any]]:
+    """Re-resolutions of one client after ``after``: query time and the A records it got."""
+    out: list[dict[str, Any]] = []
+    queries = [p for p in packets if p.kind == "dns-query" and p.src == ip and p.t > after]
+    answers = [p for p in packets if p.kind == "dns-answer" and p.dst == ip and p.t > after]
+    for query in queries:
+        got = [a for a in answers if a.dport == query.sport and a.t >= query.t]
+        addrs = got[0].answer if got else ()
+        if out and query.t - out[-1]["t"] < LOOKUP_CLUSTER_S:
+            out[-1]["answer"] = sorted(set(out[-1]["answer"]) | set(addrs))
+            continue
+        out.append({"t": query.t, "answer": sorted(addrs)})
+    return out
+
+
+def chrony_selected(name: str) -> list[float]:
+    """Times chronyd logged "Selected source <new address>" (conmon's line timestamps)."""
+    out = run(["podman", "logs", "-t", name], check=False, stderr=True)
+    times = []
+    for line in out.splitlines():
+        if f"Selected source {NEW_IP}" in line:
+            stamp = line.split()[0]
+            times.append(parse_rfc3339(stamp))
+    return times
+
+
+def parse_rfc3339(stamp: str) -> float:
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", stamp)
+    if not match:
+        raise ValueError(stamp)
+    base = datetime.fromisoformat(match.group(1) + (match.group(3).replace("Z", "+00:00")))
+    frac = float("0." + match.group(2)) if match.group(2) else 0.0
+    return base.timestamp() + frac
+
+
+def ntpsec_peerstats(name: str) -> list[tuple[float, str, int]]:
+    """(time, address, select code) of every peerstats record (MJD, seconds of day, 3 decimals)."""
+    out = run(["podman", "exec", name, "sh", "-c", "cat /run/ntpstats/peerstats* 2>/dev/null"], check=False)
+    rows = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) < 4:
+            continue
+        mjd, sod, addr, status = int(parts[0]), float(parts[1]), parts[2], int(parts[3], 16)
+        t = (mjd - 40587) * 86400.0 + sod
+        rows.append((t, addr, (status >> 8) & 0x7))
+    return rows
+
+
+def measure_client(client: Client, packets: list[Packet], t_change: float, t_dns: float) -> dict[str, Any]:
+    p_s = 2.0**client.poll
+    mine_req = [p for p in packets if p.kind == "ntp-request" and p.src == client.ip]
+    before = [p.t for p in mine_req if p.t < t_change]
+    gaps = [b - a for a, b in zip(before, before[1:], strict=False)][-8:]
+    first_lost = next((p.t for p in mine_req if p.t >= t_change and p.dst == OLD_IP), None)
+    looks = lookups(packets, client.ip, t_change)
+    ke_new = next((p.t for p in packets if p.kind == "syn" and p.src == client.ip and p.dst == NEW_IP), None)
+    auth = next((p.t for p in responses_from(packets, NEW_IP, client.ip) if p.auth and not p.nak), None)
+    if client.kind == "chrony":
+        selected = [t for t in chrony_selected(client.name) if t > t_change]
+        selectable = selected[0] if selected else None
+    else:
+        rows = [r for r in ntpsec_peerstats(client.name) if r[0] > t_change and r[1] == NEW_IP]
+        selectable = next((t for t, _a, sel in rows if sel >= NTPSEC_SEL_SELECTABLE), None)
+    new_lookup = next((lk["t"] for lk in looks if NEW_IP in lk["answer"]), None)
+
+    def rel(t: float | None) -> float | None:
+        return None if t is None else round(t - t_change, 3)
+
+    return {
+        "client": client.name,
+        "kind": client.kind,
+        "poll": client.poll,
+        "measured_poll_s": round(statistics.median(gaps), 3) if gaps else None,
+        "u_s": rel(first_lost),
+        "lookups": [{"t_s": rel(lk["t"]), "answer": lk["answer"]} for lk in looks],
+        "reresolution_s": rel(looks[0]["t"]) if looks else None,
+        "new_address_lookup_s": rel(new_lookup),
+        "ke_new_s": rel(ke_new),
+        "first_auth_s": rel(auth),
+        "selectable_s": rel(selectable),
+        "dns_fresh_s": rel(t_dns),
+        "polls": {k: (None if v is None else round((v - t_change) / p_s, 3))
+                  for k, v in (("reresolution", looks[0]["t"] if looks else None), ("ke_new", ke_new),
+                               ("first_auth", auth), ("selectable", selectable))},
+    }
+
+
+def wait_for(predicate: Any, timeout: float, step: float = 1.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+# ------------------------------------------------------------------ model side
+
+
+MODEL_KIND = {"chrony": "chrony-4.4+", "ntpsec": "ntpsec-1.2"}
+
+
+def model_for(kind: str, poll: int, ttl: float, latency: float) -> dict[str, Any]:
+    return recovery.recovery_time({"client": MODEL_KIND[kind], "minpoll": poll, "maxpoll": poll}, ttl, latency)
+
+
+def within(value: float | None, low: float, high: float) -> bool:
+    return value is not None and low - 1e-6 <= value <= high + 1e-6
+
+
+def quantiles(values: Sequence[float], qs: Sequence[float] = (0.1, 0.25, 0.5, 0.75, 0.9)) -> list[float | None]:
+    if not values:
+        return [None for _q in qs]
+    ordered = sorted(values)
+    return [round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2) for q in qs]
+
+
+def censored_ks(gaps: list[float], censors: list[float], cdf_max: float, poll_s: float) -> dict[str, Any]:
+    """KS distance between the censored empirical distribution of the gaps and the model.
+
+    Model: gap = U[0, cdf_max] (the postponement) + the wait for the next poll,
+    U[0, poll_s * (1 + chrony jitter)]. ``gaps`` are the observed gaps, ``censors``
+    the observation limits of the trials still open at the end. The statistic is
+    sup |F_n(x) - F(x)| for x below the smallest censoring limit over all trials
+    (n = observed + censored); the p-value is the share of Monte Carlo samples of the
+    model, censored the same way, with a larger statistic.
+    """
+    n = len(gaps) + len(censors)
+    if n == 0:
+        return {"n": 0}
+    horizon = min(censors) if censors else max(gaps)
+    wait = poll_s * (1 + CHRONY_POLL_JITTER)
+
+    def model_cdf(x: float) -> float:
+        # Convolution of U[0, a] and U[0, b], b << a: exact for x >= b, which the
+        # gaps (hundreds of seconds) are; below b the triangle part.
+        a, b = cdf_max, wait
+        if x <= 0:
+            return 0.0
+        if x < b:
+            return x * x / (2 * a * b)
+        if x <= a:
+            return (x - b / 2) / a
+        if x < a + b:
+            return 1 - (a + b - x) ** 2 / (2 * a * b)
+        return 1.0
+
+    def stat(sample: list[float]) -> float:
+        ordered = sorted(v for v in sample if v <= horizon)
+        d = 0.0
+        for i, x in enumerate(ordered):
+            f = model_cdf(x)
+            d = max(d, abs((i + 1) / n - f), abs(i / n - f))
+        return max(d, abs(len(ordered) / n - model_cdf(horizon)))
+
+    observed = stat(gaps)
+    rng = random.Random(12)  # fixed seed: the p-value is reproducible
+    worse = 0
+    for _run in range(MONTE_CARLO_RUNS):
+        sample = [rng.uniform(0, cdf_max) + rng.uniform(0, wait) for _trial in range(n)]
+        if stat(sample) >= observed:
+            worse += 1
+    in_window = sum(1 for g in gaps if g <= horizon)
+    return {
+        "n": n,
+        "observed": len(gaps),
+        "censored": len(censors),
+        "horizon_s": round(horizon, 1),
+        "ks_d": round(observed, 4),
+        "ks_p": round(worse / MONTE_CARLO_RUNS, 4),
+        "observed_by_horizon": in_window,
+        "model_expected_by_horizon": round(n * model_cdf(horizon), 2),
+        "measured_quantiles_s": quantiles(gaps),
+        "model_quantiles_given_observed_s": [round(q * min(horizon, cdf_max), 2) for q in (0.1, 0.25, 0.5, 0.75, 0.9)],
+    }
+
+
+def late_gaps(rows: list[dict[str, Any]], t_end_rel: float) -> tuple[list[float], list[float]]:
+    """Chrony lookup gaps (each a postponement draw) and the open ones at the end."""
+    gaps, censors = [], []
+    for row in rows:
+        times = [lk["t_s"] for lk in row["lookups"]]
+        gaps += [b - a for a, b in zip(times, times[1:], strict=False)]
+        if times and not any(NEW_IP in lk["answer"] for lk in row["lookups"]):
+            censors.append(t_end_rel - times[-1])
+        elif times and row["first_auth_s"] is None:
+            censors.append(t_end_rel - times[-1])
+    return gaps, censors
+
+
+def compare(rows: list[dict[str, Any]], args: argparse.Namespace, latency: float) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for kind in ("chrony", "ntpsec"):
+        mine = [r for r in rows if r["kind"] == kind]
+        if not mine:
+            continue
+        poll = mine[0]["poll"]
+        model = model_for(kind, poll, args.ttl, latency)
+        checks = {
+            "reresolution_s": (model["reresolve_earliest_s"], model["reresolve_latest_s"]),
+            "first_auth_s": (model["recovery_earliest_s"], model["recovery_latest_s"]),
+        }
+        if "selectable_earliest_s" in model:
+            checks["selectable_s"] = (model["selectable_earliest_s"], model["selectable_latest_s"])
+        entry: dict[str, Any] = {"model_client": MODEL_KIND[kind], "poll": poll, "trials": len(mine)}
+        for key, (low, high) in checks.items():
+            values = [r[key] for r in mine if r[key] is not None]
+            entry[key] = {
+                "n": len(values),
+                "missing": len(mine) - len(values),
+                "min": round(min(values), 3) if values else None,
+                "max": round(max(values), 3) if values else None,
+                "quantiles_10_25_50_75_90": quantiles(values),
+                "model": [round(low, 3), round(high, 3)],
+                "outside": sum(1 for v in values if not within(v, low, high)),
+            }
+        summary[kind] = entry
+    return summary
+
+
+def print_table(summary: dict[str, Any], late: dict[str, Any] | None) -> None:
+    for kind, entry in summary.items():
+        print(f"\n{entry['model_client']} at poll {entry['poll']} ({entry['trials']} clients)")
+        print(f"  {'event':<16} {'n':>3} {'min':>9} {'median':>9} {'max':>9}   model interval        outside")
+        for key in ("reresolution_s", "first_auth_s", "selectable_s"):
+            if key not in entry:
+                continue
+            e = entry[key]
+            med = e["quantiles_10_25_50_75_90"][2]
+            print(f"  {key:<16} {e['n']:>3} {e['min']!s:>9} {med!s:>9} {e['max']!s:>9}   "
+                  f"{e['model'][0]:>9.3f} .. {e['model'][1]:<9.3f} {e['outside']}")
+    if late:
+        print("\nchrony-4.4+ late DNS: gap between two lookups of one client (postponement + next poll)")
+        for key, value in late.items():
+            print(f"  {key}: {value}")
+
+
+# ------------------------------------------------------------------ main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("fresh", "late"), default="fresh")
+    parser.add_argument("--chrony", type=int, default=20, help="chrony 4.6.1 clients (one container each)")
+    parser.add_argument("--ntpsec", type=int, default=20, help="NTPsec 1.2.3 clients (one container each)")
+    parser.add_argument("--chrony-poll", type=int, default=0, help="chrony minpoll = maxpoll")
+    parser.add_argument("--ntpsec-poll", type=int, default=2, help="NTPsec minpoll = maxpoll")
+    parser.add_argument("--ttl", type=int, default=2, help="TTL of the name's A record")
+    parser.add_argument("--late-after", type=float, default=2.0,
+                        help="late mode: seconds after the last client's first lookup to update DNS")
+    parser.add_argument("--window", type=float, default=1140.0,
+                        help="late mode: seconds to watch after the DNS update (chrony's draws up to 3584 s)")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="leave the containers running (debugging)")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        raise SystemExit("run as root (podman, AF_PACKET, nsenter)")
+    if not 0 <= args.chrony <= MAX_CHRONY or not 0 <= args.ntpsec <= MAX_NTPSEC or args.chrony + args.ntpsec == 0:
+        raise SystemExit(f"--chrony 0..{MAX_CHRONY}, --ntpsec 0..{MAX_NTPSEC}, at least one client")
+    clients = [Client(f"{PREFIX}c{i}", "chrony", f"198.18.2.{CHRONY_BASE + i}", args.chrony_poll)
+               for i in range(args.chrony)]
+    clients += [Client(f"{PREFIX}n{i}", "ntpsec", f"198.18.2.{NTPSEC_BASE + i}", args.ntpsec_poll)
+                for i in range(args.ntpsec)]
+    t_start = time.monotonic()
+    bridge = ensure_network()
+    remove_rig()
+    conf = Path(tempfile.mkdtemp(prefix="ntsops-d13-"))
+    sniffer = None
+    try:
+        write_configs(conf, args)
+        log(f"starting DNS, server and {len(clients)} clients")
+        start_rig(conf, clients)
+        sniffer = Sniffer(veths(bridge), NAME).start()
+        log("waiting for every client to be synchronised over NTS to the old address")
+        preflight(sniffer, clients)
+        pid = server_pid()
+        # Delete first: removing the primary address also removes the secondaries of
+        # its subnet (no promote_secondaries), so the new one is added after.
+        run(["nsenter", "-t", str(pid), "-n", "ip", "addr", "del", f"{OLD_IP}/24", "dev", "eth0"])
+        t_change = time.time()
+        run(["nsenter", "-t", str(pid), "-n", "ip", "addr", "add", f"{NEW_IP}/24", "dev", "eth0"])
+        log(f"old address {OLD_IP} dark, server on {NEW_IP}")
+        if args.mode == "fresh":
+            nsupdate(args.ttl)
+            t_dns = time.time()
+        else:
+            def all_looked() -> bool:
+                packets = list(sniffer.packets)
+                return all(lookups(packets, c.ip, t_change) for c in clients)
+            limit = 12 * 2.0 ** max(c.poll for c in clients) * 1.1 + 60
+            if not wait_for(all_looked, limit, 0.2):
+                log("not every client looked the name up again in time; updating DNS anyway")
+            time.sleep(args.late_after)
+            nsupdate(args.ttl)
+            t_dns = time.time()
+        latency = t_dns - t_change
+        log(f"DNS fresh {latency:.2f} s after the change")
+        models = {kind: model_for(kind, clients[[c.kind for c in clients].index(kind)].poll, args.ttl, latency)
+                  for kind in {c.kind for c in clients}}
+        if args.mode == "fresh":
+            until = max(m.get("selectable_latest_s", m["recovery_latest_s"]) for m in models.values()) * 1.5 + 30
+            def all_back() -> bool:
+                packets = list(sniffer.packets)
+                return all(any(p.auth for p in responses_from(packets, NEW_IP, c.ip)) for c in clients)
+            wait_for(all_back, until - latency, 1.0)
+            # Selectable comes a few polls after the first authenticated response.
+            time.sleep(6 * 2.0 ** max(c.poll for c in clients) + 2)
+        else:
+            log(f"watching {args.window:g} s")
+            time.sleep(args.window)
+        t_end = time.time()
+        packets = sniffer.stop()
+        sniffer = None
+        rows = [measure_client(c, packets, t_change, t_dns) for c in clients]
+        summary = compare(rows, args, latency)
+        late = None
+        if args.mode == "late" and args.chrony:
+            gaps, censors = late_gaps([r for r in rows if r["kind"] == "chrony"], t_end - t_change)
+            late = censored_ks(gaps, censors, CHRONY_44_REPLACEMENT_POSTPONE_MAX_S, 2.0**args.chrony_poll)
+        print_table(summary, late)
+        ntpsec_late = None
+        if args.mode == "late" and args.ntpsec:
+            nrows = [r for r in rows if r["kind"] == "ntpsec"]
+            second = [r["lookups"][1]["t_s"] - r["lookups"][0]["t_s"] for r in nrows if len(r["lookups"]) > 1]
+            ntpsec_late = {"clients": len(nrows), "second_lookup_gaps_s": second,
+                           "watched_after_first_lookup_s": [round(t_end - t_change - r["lookups"][0]["t_s"], 1)
+                                                            for r in nrows if r["lookups"]]}
+            print(f"\nntpsec-1.2 late DNS: {ntpsec_late}")
+        result = {
+            "mode": args.mode, "ttl": args.ttl, "dns_update_latency_s": round(latency, 3),
+            "chrony_version": "4.6.1 (Debian 13)", "ntpsec_version": "1.2.3 (Debian 13)",
+            "summary": summary, "late_chrony": late, "late_ntpsec": ntpsec_late,
+            "models": models, "clients": rows, "wall_s": round(time.monotonic() - t_start, 1),
+        }
+        target = args.json or RESULTS / f"recovery_d13_{args.mode}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(result, indent=2) + "\n")
+        log(f"results in {target} ({result['wall_s']} s)")
+        outside = sum(e[k]["outside"] for e in summary.values() for k in e if isinstance(e[k], dict))
+        return 1 if outside else 0
+    finally:
+        if sniffer is not None:
+            sniffer.stop()
+        if not args.keep:
+            remove_rig()
+        shutil.rmtree(conf, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
