@@ -37,6 +37,7 @@ class Packet:
     dst: str
     dport: int
     answer: tuple[str, ...] = ()  # dns-answer: the A records
+    qname: str = ""  # dns-query, dns-answer
     auth: bool = False  # ntp-response: carries an NTS authenticator
     nak: bool = False  # ntp-response: stratum 0, refid NTSN
 
@@ -88,7 +89,7 @@ def _ntp_flags(payload: bytes) -> tuple[bool, bool]:
     return auth, nak
 
 
-def decode(frame: bytes, t: float, name: str) -> Packet | None:
+def decode(frame: bytes, t: float, names: frozenset[str]) -> Packet | None:
     """The rig-relevant content of one Ethernet frame."""
     if len(frame) < 34 or frame[12:14] != b"\x08\x00":
         return None
@@ -109,11 +110,11 @@ def decode(frame: bytes, t: float, name: str) -> Packet | None:
     payload = l4[8:]
     if dport == DNS_PORT or sport == DNS_PORT:
         parsed = _dns_answers(payload)
-        if parsed is None or parsed[0] != name:
+        if parsed is None or parsed[0] not in names:
             return None
         is_response = bool(payload[2] & 0x80)
         kind = "dns-answer" if is_response else "dns-query"
-        return Packet(t, kind, src, sport, dst, dport, answer=parsed[1] if is_response else ())
+        return Packet(t, kind, src, sport, dst, dport, answer=parsed[1] if is_response else (), qname=parsed[0])
     if sport == NTP_PORT and len(payload) >= 48 and payload[0] & 0x07 == 4:
         auth, nak = _ntp_flags(payload)
         return Packet(t, "ntp-response", src, sport, dst, dport, auth=auth, nak=nak)
@@ -125,8 +126,8 @@ def decode(frame: bytes, t: float, name: str) -> Packet | None:
 class Sniffer:
     """Log the rig's packets from the given host-side interfaces until stop()."""
 
-    def __init__(self, interfaces: list[str], name: str) -> None:
-        self.name = name.lower().rstrip(".")
+    def __init__(self, interfaces: list[str], names: list[str]) -> None:
+        self.names = frozenset(name.lower().rstrip(".") for name in names)
         self.packets: list[Packet] = []
         self._socks = []
         for ifname in interfaces:
@@ -156,7 +157,7 @@ class Sniffer:
                     # frame its container receives; the sender's veth logs it already.
                     if addr[2] == PACKET_OUTGOING:
                         continue
-                    packet = decode(frame, t, self.name)
+                    packet = decode(frame, t, self.names)
                     if packet is not None:
                         self.packets.append(packet)
 
