@@ -89,7 +89,7 @@ def _ntp_flags(payload: bytes) -> tuple[bool, bool]:
     return auth, nak
 
 
-def decode(frame: bytes, t: float, names: frozenset[str]) -> Packet | None:
+def decode(frame: bytes, t: float, names: frozenset[str]) -> Packet | None:  # noqa: PLR0911 - one return per packet kind
     """The rig-relevant content of one Ethernet frame."""
     if len(frame) < 34 or frame[12:14] != b"\x08\x00":
         return None
@@ -108,7 +108,7 @@ def decode(frame: bytes, t: float, names: frozenset[str]) -> Packet | None:
         return None
     sport, dport = struct.unpack("!HH", l4[:4])
     payload = l4[8:]
-    if dport == DNS_PORT or sport == DNS_PORT:
+    if DNS_PORT in {dport, sport}:
         parsed = _dns_answers(payload)
         if parsed is None or parsed[0] not in names:
             return None

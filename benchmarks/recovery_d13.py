@@ -39,6 +39,7 @@ failure; every wait is bounded.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -61,14 +62,13 @@ sys.path.insert(0, str(REPO / ".collections"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.append(str(REPO / "tests" / "integration"))
 
-from d13_sniff import Packet, Sniffer
-from harness.ca import TestCA
-
 from ansible_collections.ntsops.nts.plugins.module_utils._model import recovery
 from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
     CHRONY_44_REPLACEMENT_POSTPONE_MAX_S,
     CHRONY_POLL_JITTER,
 )
+from d13_sniff import Packet, Sniffer
+from harness.ca import TestCA
 
 RESULTS = REPO / "benchmarks" / "results"
 NETWORK = "d13-measure"
@@ -106,8 +106,7 @@ def log(message: str) -> None:
 def run(argv: Sequence[str], timeout: float = 120.0, check: bool = True, stderr: bool = False) -> str:
     """Run argv; its stdout (and stderr with ``stderr``: `podman logs` replays a daemon's stderr there)."""
     env = dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF))
-    # S603: fixed argv lists built here, never a shell string.
-    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False, env=env)  # noqa: S603
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False, env=env)
     if check and done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
     return done.stdout + done.stderr if stderr else done.stdout
@@ -145,27 +144,50 @@ def write_configs(conf: Path, args: argparse.Namespace) -> None:
         f"ntp IN A {OLD_IP}\n"
         f"late IN A {OLD_IP}\n"
     )
-    common = ["cmdport 0", "bindcmdaddress /run/chrony/chronyd.sock", "pidfile /run/chronyd.pid",
-              "driftfile /run/chrony.drift"]
-    (conf / "server.conf").write_text("\n".join([
-        *common, "local stratum 5", "allow all", "ntsservercert /conf/server.crt",
-        "ntsserverkey /conf/server.key", "ntsdumpdir /var/lib/chrony",
-    ]) + "\n")
+    common = [
+        "cmdport 0",
+        "bindcmdaddress /run/chrony/chronyd.sock",
+        "pidfile /run/chronyd.pid",
+        "driftfile /run/chrony.drift",
+    ]
+    (conf / "server.conf").write_text(
+        "\n".join(
+            [
+                *common,
+                "local stratum 5",
+                "allow all",
+                "ntsservercert /conf/server.crt",
+                "ntsserverkey /conf/server.key",
+                "ntsdumpdir /var/lib/chrony",
+            ]
+        )
+        + "\n"
+    )
     for group, name in (("fresh", NAME), ("late", LATE_NAME)):
-        (conf / f"chrony-{group}.conf").write_text("\n".join([
-            *common,
-            f"server {name} iburst nts minpoll {args.chrony_poll} maxpoll {args.chrony_poll}",
-            "ntstrustedcerts /conf/ca.pem",
-        ]) + "\n")
-        (conf / f"ntpsec-{group}.conf").write_text("\n".join([
-            f"server {name} nts iburst minpoll {args.ntpsec_poll} maxpoll {args.ntpsec_poll}",
-            "nts ca /conf/ca.pem",
-            "disable kernel",  # no CAP_SYS_TIME anyway; keep ntpd from trying
-            "driftfile /run/ntp.drift",
-            "statsdir /run/ntpstats/",
-            "statistics peerstats",
-            "filegen peerstats file peerstats type none enable",
-        ]) + "\n")
+        (conf / f"chrony-{group}.conf").write_text(
+            "\n".join(
+                [
+                    *common,
+                    f"server {name} iburst nts minpoll {args.chrony_poll} maxpoll {args.chrony_poll}",
+                    "ntstrustedcerts /conf/ca.pem",
+                ]
+            )
+            + "\n"
+        )
+        (conf / f"ntpsec-{group}.conf").write_text(
+            "\n".join(
+                [
+                    f"server {name} nts iburst minpoll {args.ntpsec_poll} maxpoll {args.ntpsec_poll}",
+                    "nts ca /conf/ca.pem",
+                    "disable kernel",  # no CAP_SYS_TIME anyway; keep ntpd from trying
+                    "driftfile /run/ntp.drift",
+                    "statsdir /run/ntpstats/",
+                    "statistics peerstats",
+                    "filegen peerstats file peerstats type none enable",
+                ]
+            )
+            + "\n"
+        )
 
 
 # ------------------------------------------------------------------ containers
@@ -180,33 +202,81 @@ class Client:
     group: str  # fresh or late
 
 
-INSTALL = "mkdir -p -m 0700 /run/chrony; apt-get install -y -q --no-download {pkg} >/tmp/install.log 2>&1 || {{ cat /tmp/install.log; exit 1; }}; "
+# From the image's apt cache (the network is internal); /run/chrony for chronyd's socket.
+INSTALL = (
+    "mkdir -p -m 0700 /run/chrony; apt-get install -y -q --no-download {pkg} >/tmp/install.log 2>&1 "
+    "|| {{ cat /tmp/install.log; exit 1; }}; "
+)
 
 
-def container_argv(name: str, ip: str, image: str, conf: Path, script: str, extra: Sequence[str] = ()) -> list[str]:
+def container_argv(client: Client | None, conf: Path, script: str, extra: Sequence[str] = ()) -> list[str]:
+    name, ip = (client.name, client.ip) if client else (PREFIX + "srv", OLD_IP)
     return [
-        "podman", "run", "-d", "--name", name, "--network", NETWORK, "--ip", ip, "--dns", DNS_IP,
-        "--cap-drop", "SYS_TIME", "--volume", f"{conf}:/conf:ro", *extra, image, "sh", "-c", script,
+        "podman",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        NETWORK,
+        "--ip",
+        ip,
+        "--dns",
+        DNS_IP,
+        "--cap-drop",
+        "SYS_TIME",
+        "--volume",
+        f"{conf}:/conf:ro",
+        *extra,
+        D13_IMAGE,
+        "sh",
+        "-c",
+        script,
     ]
 
 
 def start_rig(conf: Path, clients: list[Client]) -> None:
-    run(["podman", "run", "-d", "--name", PREFIX + "dns", "--network", NETWORK, "--ip", DNS_IP,
-         "--volume", f"{conf}:/conf:ro", DNS_IMAGE, "sh", "-c",
-         f"mkdir -p /run/named && chown bind:bind /run/named && cp /conf/{ZONE}.zone /var/cache/bind/ && "
-         "chown -R bind:bind /var/cache/bind && exec named -g -u bind -c /conf/named.conf"])
-    run(container_argv(PREFIX + "srv", OLD_IP, D13_IMAGE, conf,
-                       INSTALL.format(pkg="chrony") + "exec chronyd -d -x -u root -f /conf/server.conf",
-                       ["--cap-add", "NET_ADMIN"]))
+    run(
+        [
+            "podman",
+            "run",
+            "-d",
+            "--name",
+            PREFIX + "dns",
+            "--network",
+            NETWORK,
+            "--ip",
+            DNS_IP,
+            "--volume",
+            f"{conf}:/conf:ro",
+            DNS_IMAGE,
+            "sh",
+            "-c",
+            f"mkdir -p /run/named && chown bind:bind /run/named && cp /conf/{ZONE}.zone /var/cache/bind/ && "
+            "chown -R bind:bind /var/cache/bind && exec named -g -u bind -c /conf/named.conf",
+        ]
+    )
+    run(
+        container_argv(
+            None,
+            conf,
+            INSTALL.format(pkg="chrony") + "exec chronyd -d -x -u root -f /conf/server.conf",
+            ["--cap-add", "NET_ADMIN"],
+        )
+    )
+
     def script(c: Client) -> str:
         if c.kind == "chrony":
             return INSTALL.format(pkg="chrony") + f"exec chronyd -4 -d -x -u root -f /conf/chrony-{c.group}.conf"
-        return (INSTALL.format(pkg="ntpsec") + "mkdir -p /run/ntpstats && "
-                f"exec ntpd -n -c /conf/ntpsec-{c.group}.conf -l /run/ntpd.log")
+        return (
+            INSTALL.format(pkg="ntpsec") + "mkdir -p /run/ntpstats && "
+            f"exec ntpd -n -c /conf/ntpsec-{c.group}.conf -l /run/ntpd.log"
+        )
+
     wait_dns_and_server()
     # Three at a time: podman run is mostly waiting on the runtime, the apt install is CPU.
     with ThreadPoolExecutor(max_workers=3) as pool:
-        list(pool.map(lambda c: run(container_argv(c.name, c.ip, D13_IMAGE, conf, script(c))), clients))
+        list(pool.map(lambda c: run(container_argv(c, conf, script(c))), clients))
 
 
 def wait_dns_and_server(timeout: float = 90.0) -> None:
@@ -217,7 +287,8 @@ def wait_dns_and_server(timeout: float = 90.0) -> None:
         if "chronyd version" in srv and OLD_IP in dig:
             return
         time.sleep(1)
-    raise RuntimeError(f"DNS or server not up in {timeout:g} s:\n{run(['podman', 'logs', PREFIX + 'srv'], check=False, stderr=True)}")
+    server_log = run(["podman", "logs", PREFIX + "srv"], check=False, stderr=True)
+    raise RuntimeError(f"DNS or server not up in {timeout:g} s:\n{server_log}")
 
 
 def remove_rig() -> None:
@@ -228,8 +299,11 @@ def remove_rig() -> None:
 
 
 def ensure_network() -> str:
-    exists = subprocess.run(["podman", "network", "exists", NETWORK], check=False,
-                            env=dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF)))
+    exists = subprocess.run(
+        ["podman", "network", "exists", NETWORK],
+        check=False,
+        env=dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF)),
+    )
     if exists.returncode != 0:
         run(["podman", "network", "create", "--internal", "--subnet", SUBNET, "--gateway", GATEWAY, NETWORK])
     data = json.loads(run(["podman", "network", "inspect", NETWORK]))
@@ -248,8 +322,15 @@ def server_pid() -> int:
 def nsupdate(ttl: int, name: str) -> None:
     script = f"update delete {name} A\nupdate add {name} {ttl} A {NEW_IP}\nsend\n"
     env = dict(os.environ, CONTAINERS_CONF=str(CONTAINERS_CONF))
-    subprocess.run(["podman", "exec", "-i", PREFIX + "dns", "nsupdate", "-l"], input=script, text=True,
-                   capture_output=True, timeout=30, check=True, env=env)
+    subprocess.run(
+        ["podman", "exec", "-i", PREFIX + "dns", "nsupdate", "-l"],
+        input=script,
+        text=True,
+        capture_output=True,
+        timeout=30,
+        check=True,
+        env=env,
+    )
 
 
 # ------------------------------------------------------------------ measurement
@@ -264,9 +345,8 @@ def steady(packets: list[Packet], client: Client) -> bool:
     iburst: the last STEADY_INTERVALS request intervals are at least 0.9 poll."""
     good = sum(1 for p in responses_from(packets, OLD_IP, client.ip) if p.auth and not p.nak)
     sent = [p.t for p in packets if p.kind == "ntp-request" and p.src == client.ip]
-    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)][-STEADY_INTERVALS:]
-    return (good >= PREFLIGHT_RESPONSES and len(gaps) == STEADY_INTERVALS
-            and min(gaps) >= 0.9 * 2.0**client.poll)
+    gaps = [b - a for a, b in itertools.pairwise(sent)][-STEADY_INTERVALS:]
+    return good >= PREFLIGHT_RESPONSES and len(gaps) == STEADY_INTERVALS and min(gaps) >= 0.9 * 2.0**client.poll
 
 
 def preflight(sniffer: Sniffer, clients: list[Client]) -> None:
@@ -329,31 +409,41 @@ def ntpsec_peerstats(name: str) -> list[tuple[float, str, int]]:
     return rows
 
 
-def measure_client(client: Client, packets: list[Packet], t_change: float, t_dns: float) -> dict[str, Any]:
+def client_logs(client: Client) -> dict[str, Any]:
+    """What the client itself says: chronyd's selection log lines, NTPsec's peerstats."""
+    if client.kind == "chrony":
+        return {"selected": chrony_selected(client.name)}
+    return {"peerstats": ntpsec_peerstats(client.name)}
+
+
+def measure_client(
+    client: Client, packets: list[Packet], logs: dict[str, Any], t_change: float, t_dns: float
+) -> dict[str, Any]:
     p_s = 2.0**client.poll
     mine_req = [p for p in packets if p.kind == "ntp-request" and p.src == client.ip]
     before = [p.t for p in mine_req if p.t < t_change]
-    gaps = [b - a for a, b in zip(before, before[1:], strict=False)][-8:]
+    gaps = [b - a for a, b in itertools.pairwise(before)][-8:]
     first_lost = next((p.t for p in mine_req if p.t >= t_change and p.dst == OLD_IP), None)
     looks = lookups(packets, client.ip, t_change)
     ke_new = next((p.t for p in packets if p.kind == "syn" and p.src == client.ip and p.dst == NEW_IP), None)
     auth = next((p.t for p in responses_from(packets, NEW_IP, client.ip) if p.auth and not p.nak), None)
     if client.kind == "chrony":
-        selected = [t for t in chrony_selected(client.name) if t > t_change]
+        selected = [t for t in logs["selected"] if t > t_change]
         selectable = selected[0] if selected else None
     else:
         # ntp_proto.c clock_filter() writes the peerstats record (with the status of the
         # last clock_select()) before it calls clock_select() for this sample: the first
         # record showing the source selectable was made selectable by the sample before.
-        rows = [r for r in ntpsec_peerstats(client.name) if r[0] > t_change and r[1] == NEW_IP]
+        rows = [r for r in logs["peerstats"] if r[0] > t_change and r[1] == NEW_IP]
         first = next((i for i, (_t, _a, sel) in enumerate(rows) if sel >= NTPSEC_SEL_SELECTABLE), None)
         selectable = None if first is None else rows[max(first - 1, 0)][0]
     new_lookup = next((lk["t"] for lk in looks if NEW_IP in lk["answer"]), None)
     new_responses = [p.t for p in responses_from(packets, NEW_IP, client.ip) if p.auth and not p.nak][:6]
     stats_rows = []
     if client.kind == "ntpsec":
-        stats_rows = [[round(t - t_change, 3), a, sel] for t, a, sel in ntpsec_peerstats(client.name)
-                      if t > t_change - 3 * p_s][:12]
+        stats_rows = [[round(t - t_change, 3), a, sel] for t, a, sel in logs["peerstats"] if t > t_change - 3 * p_s][
+            :12
+        ]
 
     def rel(t: float | None) -> float | None:
         return None if t is None else round(t - t_change, 3)
@@ -374,9 +464,15 @@ def measure_client(client: Client, packets: list[Packet], t_change: float, t_dns
         "dns_fresh_s": rel(t_dns),
         "new_responses_s": [rel(t) for t in new_responses],
         "peerstats": stats_rows,
-        "polls": {k: (None if v is None else round((v - t_change) / p_s, 3))
-                  for k, v in (("reresolution", looks[0]["t"] if looks else None), ("ke_new", ke_new),
-                               ("first_auth", auth), ("selectable", selectable))},
+        "polls": {
+            k: (None if v is None else round((v - t_change) / p_s, 3))
+            for k, v in (
+                ("reresolution", looks[0]["t"] if looks else None),
+                ("ke_new", ke_new),
+                ("first_auth", auth),
+                ("selectable", selectable),
+            )
+        },
     }
 
 
@@ -449,7 +545,7 @@ def censored_ks(gaps: list[float], censors: list[float], cdf_max: float, poll_s:
         return max(d, abs(len(ordered) / n - model_cdf(horizon)))
 
     observed = stat(gaps)
-    rng = random.Random(12)  # fixed seed: the p-value is reproducible
+    rng = random.Random(12)  # noqa: S311 - a fixed seed keeps the p-value reproducible; no secrets
     worse = 0
     for _run in range(MONTE_CARLO_RUNS):
         sample = [rng.uniform(0, cdf_max) + rng.uniform(0, wait) for _trial in range(n)]
@@ -476,7 +572,7 @@ def late_gaps(rows: list[dict[str, Any]], t_end_rel: float) -> tuple[list[float]
     gaps, censors = [], []
     for row in rows:
         looks = row["lookups"]
-        for a, b in zip(looks, looks[1:], strict=False):
+        for a, b in itertools.pairwise(looks):
             if NEW_IP not in a["answer"]:
                 gaps.append(b["t_s"] - a["t_s"])
         if looks and NEW_IP not in looks[-1]["answer"]:
@@ -498,8 +594,12 @@ def compare(rows: list[dict[str, Any]], args: argparse.Namespace, latency: float
         }
         if "selectable_earliest_s" in model:
             checks["selectable_s"] = (model["selectable_earliest_s"], model["selectable_latest_s"])
-        entry: dict[str, Any] = {"model_client": MODEL_KIND[kind], "poll": poll, "trials": len(mine),
-                                 "dns_update_latency_s": round(latency, 3)}
+        entry: dict[str, Any] = {
+            "model_client": MODEL_KIND[kind],
+            "poll": poll,
+            "trials": len(mine),
+            "dns_update_latency_s": round(latency, 3),
+        }
         for key, (low, high) in checks.items():
             values = [r[key] for r in mine if r[key] is not None]
             entry[key] = {
@@ -517,16 +617,20 @@ def compare(rows: list[dict[str, Any]], args: argparse.Namespace, latency: float
 
 def print_table(title: str, summary: dict[str, Any], late: dict[str, Any] | None) -> None:
     for entry in summary.values():
-        print(f"\n{title}: {entry['model_client']} at poll {entry['poll']} ({entry['trials']} clients, "
-              f"DNS fresh {entry['dns_update_latency_s']} s after the change)")
+        print(
+            f"\n{title}: {entry['model_client']} at poll {entry['poll']} ({entry['trials']} clients, "
+            f"DNS fresh {entry['dns_update_latency_s']} s after the change)"
+        )
         print(f"  {'event':<16} {'n':>3} {'min':>9} {'median':>9} {'max':>9}   model interval        outside")
         for key in ("reresolution_s", "first_auth_s", "selectable_s"):
             if key not in entry:
                 continue
             e = entry[key]
             med = e["quantiles_10_25_50_75_90"][2]
-            print(f"  {key:<16} {e['n']:>3} {e['min']!s:>9} {med!s:>9} {e['max']!s:>9}   "
-                  f"{e['model'][0]:>9.3f} .. {e['model'][1]:<9.3f} {e['outside']}")
+            print(
+                f"  {key:<16} {e['n']:>3} {e['min']!s:>9} {med!s:>9} {e['max']!s:>9}   "
+                f"{e['model'][0]:>9.3f} .. {e['model'][1]:<9.3f} {e['outside']}"
+            )
     if late:
         print("\nchrony-4.4+ late DNS: gap between two lookups of one client (postponement + next poll)")
         for key, value in late.items():
@@ -536,8 +640,8 @@ def print_table(title: str, summary: dict[str, Any], late: dict[str, Any] | None
 # ------------------------------------------------------------------ main
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--chrony", type=int, default=20, help="fresh-DNS chrony 4.6.1 clients (one container each)")
     parser.add_argument("--ntpsec", type=int, default=20, help="fresh-DNS NTPsec 1.2.3 clients")
     parser.add_argument("--late-chrony", type=int, default=0, help="late-DNS chrony 4.6.1 clients")
@@ -545,19 +649,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chrony-poll", type=int, default=0, help="chrony minpoll = maxpoll")
     parser.add_argument("--ntpsec-poll", type=int, default=2, help="NTPsec minpoll = maxpoll")
     parser.add_argument("--ttl", type=int, default=2, help="TTL of the names' A records")
-    parser.add_argument("--late-after", type=float, default=2.0,
-                        help="seconds after the last late client's first lookup to update the late name")
-    parser.add_argument("--window", type=float, default=1140.0,
-                        help="with late clients: seconds to watch after the late DNS update "
-                        "(chrony's draws reach 3584 s)")
+    parser.add_argument(
+        "--late-after",
+        type=float,
+        default=2.0,
+        help="seconds after the last late client's first lookup to update the late name",
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=1140.0,
+        help="with late clients: seconds to watch after the late DNS update (chrony's draws reach 3584 s)",
+    )
     parser.add_argument("--json", type=Path, default=RESULTS / "recovery_d13.json")
+    parser.add_argument(
+        "--reanalyse",
+        type=Path,
+        default=None,
+        help="analyse a saved raw file (JSON_PATH with .raw.json) again instead of running",
+    )
     parser.add_argument("--keep", action="store_true", help="leave the containers running (debugging)")
-    args = parser.parse_args(argv)
-    if os.geteuid() != 0:
-        raise SystemExit("run as root (podman, AF_PACKET, nsenter)")
-    wanted = [("chrony", "fresh", args.chrony, args.chrony_poll), ("ntpsec", "fresh", args.ntpsec, args.ntpsec_poll),
-              ("chrony", "late", args.late_chrony, args.chrony_poll),
-              ("ntpsec", "late", args.late_ntpsec, args.ntpsec_poll)]
+    return parser.parse_args(argv)
+
+
+def make_clients(args: argparse.Namespace) -> list[Client]:
+    wanted = [
+        ("chrony", "fresh", args.chrony, args.chrony_poll),
+        ("ntpsec", "fresh", args.ntpsec, args.ntpsec_poll),
+        ("chrony", "late", args.late_chrony, args.chrony_poll),
+        ("ntpsec", "late", args.late_ntpsec, args.ntpsec_poll),
+    ]
     total = sum(n for _k, _g, n, _p in wanted)
     if min(n for _k, _g, n, _p in wanted) < 0 or not 0 < total <= MAX_CLIENTS:
         raise SystemExit(f"between 1 and {MAX_CLIENTS} clients in all")
@@ -565,9 +686,127 @@ def main(argv: Sequence[str] | None = None) -> int:
     for kind, group, count, poll in wanted:
         for _i in range(count):
             index = len(clients)
-            clients.append(Client(f"{PREFIX}{kind[0]}{group[0]}{index}", kind, f"198.18.2.{CLIENT_BASE + index}",
-                                  poll, group))
+            clients.append(
+                Client(f"{PREFIX}{kind[0]}{group[0]}{index}", kind, f"198.18.2.{CLIENT_BASE + index}", poll, group)
+            )
+    return clients
+
+
+def change_address() -> float:
+    """Make the old address dark and serve on the new one; the moment of the change."""
+    pid = server_pid()
+    # Delete first: removing the primary address also removes the secondaries of its
+    # subnet (no promote_secondaries), so the new one is added after.
+    run(["nsenter", "-t", str(pid), "-n", "ip", "addr", "del", f"{OLD_IP}/24", "dev", "eth0"])
+    t_change = time.time()
+    run(["nsenter", "-t", str(pid), "-n", "ip", "addr", "add", f"{NEW_IP}/24", "dev", "eth0"])
+    log(f"old address {OLD_IP} dark, server on {NEW_IP}")
+    return t_change
+
+
+def watch(sniffer: Sniffer, clients: list[Client], args: argparse.Namespace, t_change: float) -> dict[str, float]:
+    """Update DNS for each group at its moment and watch; the moments DNS was fresh."""
+    nsupdate(args.ttl, NAME)
+    t_dns = {"fresh": time.time(), "late": 0.0}
+    log(f"{NAME} fresh {t_dns['fresh'] - t_change:.2f} s after the change")
     late_clients = [c for c in clients if c.group == "late"]
+    if late_clients:
+
+        def all_looked() -> bool:
+            packets = list(sniffer.packets)
+            return all(lookups(packets, c.ip, t_change) for c in late_clients)
+
+        limit = 12 * 2.0 ** max(c.poll for c in late_clients) * 1.1 + 60
+        if not wait_for(all_looked, limit, 0.2):
+            log("not every late client looked the name up again in time; updating DNS anyway")
+        time.sleep(args.late_after)
+        nsupdate(args.ttl, LATE_NAME)
+        t_dns["late"] = time.time()
+        log(f"{LATE_NAME} fresh {t_dns['late'] - t_change:.2f} s after the change; watching {args.window:g} s")
+        time.sleep(args.window)
+        return t_dns
+    latency = t_dns["fresh"] - t_change
+    until = max(model_for(c.kind, c.poll, args.ttl, latency)["selectable_latest_s"] for c in clients)
+
+    def all_back() -> bool:
+        packets = list(sniffer.packets)
+        return all(any(p.auth for p in responses_from(packets, NEW_IP, c.ip)) for c in clients)
+
+    wait_for(all_back, until * 1.5 + 30 - latency, 1.0)
+    # Selectable comes a few polls after the first authenticated response.
+    time.sleep(6 * 2.0 ** max(c.poll for c in clients) + 2)
+    return t_dns
+
+
+def analyse_group(
+    group: str, members: list[Client], raw: dict[str, Any], packets: list[Packet], args: argparse.Namespace
+) -> tuple[dict[str, Any], int]:
+    """Measured against predicted for one DNS group; the result and how many lie outside."""
+    t_change, t_end = raw["t_change"], raw["t_end"]
+    latency = raw["t_dns"][group] - t_change
+    rows = [measure_client(c, packets, raw["logs"][c.name], t_change, raw["t_dns"][group]) for c in members]
+    summary = compare(rows, args, latency)
+    late = None
+    if group == "late" and any(c.kind == "chrony" for c in members):
+        gaps, censors = late_gaps([r for r in rows if r["kind"] == "chrony"], t_end - t_change)
+        late = censored_ks(gaps, censors, CHRONY_44_REPLACEMENT_POSTPONE_MAX_S, 2.0**args.chrony_poll)
+    ntpsec_late = None
+    if group == "late" and any(c.kind == "ntpsec" for c in members):
+        nrows = [r for r in rows if r["kind"] == "ntpsec"]
+        ntpsec_late = {
+            "clients": len(nrows),
+            "second_lookup_gaps_s": [
+                round(r["lookups"][1]["t_s"] - r["lookups"][0]["t_s"], 3) for r in nrows if len(r["lookups"]) > 1
+            ],
+            "watched_after_first_lookup_s": [
+                round(t_end - t_change - r["lookups"][0]["t_s"], 1) for r in nrows if r["lookups"]
+            ],
+        }
+    print_table(f"{group} DNS", summary, late)
+    if ntpsec_late:
+        print(f"\nntpsec-1.2 late DNS: {ntpsec_late}")
+    outside = sum(e[k]["outside"] for e in summary.values() for k in e if isinstance(e[k], dict))
+    return {
+        "dns_update_latency_s": round(latency, 3),
+        "summary": summary,
+        "late_chrony": late,
+        "late_ntpsec": ntpsec_late,
+        "models": {
+            f"{kind}@{poll}": model_for(kind, poll, args.ttl, latency)
+            for kind, poll in {(c.kind, c.poll) for c in members}
+        },
+        "clients": rows,
+    }, outside
+
+
+def analyse(raw: dict[str, Any], clients: list[Client], args: argparse.Namespace) -> int:
+    packets = [Packet(**{**p, "answer": tuple(p["answer"])}) for p in raw["packets"]]
+    result: dict[str, Any] = {
+        "ttl": args.ttl,
+        "chrony_version": "4.6.1 (Debian 13)",
+        "ntpsec_version": "1.2.3 (Debian 13)",
+        "window_s": args.window if any(c.group == "late" for c in clients) else None,
+    }
+    outside = 0
+    for group in ("fresh", "late"):
+        members = [c for c in clients if c.group == group]
+        if members:
+            result[group], missed = analyse_group(group, members, raw, packets, args)
+            outside += missed
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    log(f"results in {args.json}")
+    return 1 if outside else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    clients = make_clients(args)
+    raw_path = args.json.with_suffix(".raw.json")
+    if args.reanalyse:
+        return analyse(json.loads(args.reanalyse.read_text()), clients, args)
+    if os.geteuid() != 0:
+        raise SystemExit("run as root (podman, AF_PACKET, nsenter)")
     t_start = time.monotonic()
     bridge = ensure_network()
     remove_rig()
@@ -580,90 +819,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         sniffer = Sniffer(veths(bridge), [NAME, LATE_NAME]).start()
         log("waiting for every client to be synchronised over NTS to the old address")
         preflight(sniffer, clients)
-        pid = server_pid()
-        # Delete first: removing the primary address also removes the secondaries of
-        # its subnet (no promote_secondaries), so the new one is added after.
-        run(["nsenter", "-t", str(pid), "-n", "ip", "addr", "del", f"{OLD_IP}/24", "dev", "eth0"])
-        t_change = time.time()
-        run(["nsenter", "-t", str(pid), "-n", "ip", "addr", "add", f"{NEW_IP}/24", "dev", "eth0"])
-        log(f"old address {OLD_IP} dark, server on {NEW_IP}")
-        nsupdate(args.ttl, NAME)
-        t_dns = {"fresh": time.time(), "late": 0.0}
-        log(f"{NAME} fresh {t_dns['fresh'] - t_change:.2f} s after the change")
-        if late_clients:
-            def all_looked() -> bool:
-                packets = list(sniffer.packets)
-                return all(lookups(packets, c.ip, t_change) for c in late_clients)
-            limit = 12 * 2.0 ** max(c.poll for c in late_clients) * 1.1 + 60
-            if not wait_for(all_looked, limit, 0.2):
-                log("not every late client looked the name up again in time; updating DNS anyway")
-            time.sleep(args.late_after)
-            nsupdate(args.ttl, LATE_NAME)
-            t_dns["late"] = time.time()
-            log(f"{LATE_NAME} fresh {t_dns['late'] - t_change:.2f} s after the change; watching {args.window:g} s")
-            time.sleep(args.window)
-        else:
-            latency = t_dns["fresh"] - t_change
-            until = max(model_for(c.kind, c.poll, args.ttl, latency).get("selectable_latest_s", 0.0)
-                        or model_for(c.kind, c.poll, args.ttl, latency)["recovery_latest_s"] for c in clients)
-            def all_back() -> bool:
-                packets = list(sniffer.packets)
-                return all(any(p.auth for p in responses_from(packets, NEW_IP, c.ip)) for c in clients)
-            wait_for(all_back, until * 1.5 + 30 - latency, 1.0)
-            # Selectable comes a few polls after the first authenticated response.
-            time.sleep(6 * 2.0 ** max(c.poll for c in clients) + 2)
+        t_change = change_address()
+        t_dns = watch(sniffer, clients, args, t_change)
         t_end = time.time()
         packets = sniffer.stop()
         sniffer = None
-        # The raw packet log, so a failed analysis can be redone without a new run.
-        raw = args.json.with_suffix(".packets.json")
-        raw.parent.mkdir(parents=True, exist_ok=True)
-        raw.write_text(json.dumps({"t_change": t_change, "t_dns": t_dns, "t_end": t_end,
-                                   "packets": [asdict(p) for p in packets]}))
-        result: dict[str, Any] = {
-            "ttl": args.ttl, "chrony_version": "4.6.1 (Debian 13)", "ntpsec_version": "1.2.3 (Debian 13)",
-            "window_s": args.window if late_clients else None,
+        # Everything the analysis needs, so it can run again (--reanalyse) without a rig.
+        raw = {
+            "t_change": t_change,
+            "t_dns": t_dns,
+            "t_end": t_end,
+            "packets": [asdict(p) for p in packets],
+            "logs": {c.name: client_logs(c) for c in clients},
         }
-        outside = 0
-        for group in ("fresh", "late"):
-            members = [c for c in clients if c.group == group]
-            if not members:
-                continue
-            latency = t_dns[group] - t_change
-            rows = [measure_client(c, packets, t_change, t_dns[group]) for c in members]
-            summary = compare(rows, args, latency)
-            late = None
-            if group == "late" and any(c.kind == "chrony" for c in members):
-                gaps, censors = late_gaps([r for r in rows if r["kind"] == "chrony"], t_end - t_change)
-                late = censored_ks(gaps, censors, CHRONY_44_REPLACEMENT_POSTPONE_MAX_S, 2.0**args.chrony_poll)
-            ntpsec_late = None
-            if group == "late" and any(c.kind == "ntpsec" for c in members):
-                nrows = [r for r in rows if r["kind"] == "ntpsec"]
-                ntpsec_late = {
-                    "clients": len(nrows),
-                    "second_lookup_gaps_s": [round(r["lookups"][1]["t_s"] - r["lookups"][0]["t_s"], 3)
-                                             for r in nrows if len(r["lookups"]) > 1],
-                    "watched_after_first_lookup_s": [round(t_end - t_change - r["lookups"][0]["t_s"], 1)
-                                                     for r in nrows if r["lookups"]],
-                }
-            print_table(f"{group} DNS", summary, late)
-            if ntpsec_late:
-                print(f"\nntpsec-1.2 late DNS: {ntpsec_late}")
-            # Late-DNS chrony recoveries far beyond the window are not seen: only the
-            # ones inside it are checked against the model's interval.
-            outside += sum(e[k]["outside"] for e in summary.values() for k in e if isinstance(e[k], dict))
-            result[group] = {
-                "dns_update_latency_s": round(latency, 3), "summary": summary, "late_chrony": late,
-                "late_ntpsec": ntpsec_late,
-                "models": {kind: model_for(kind, poll, args.ttl, latency) for kind, poll in
-                           {(c.kind, c.poll) for c in members}},
-                "clients": rows,
-            }
-        result["wall_s"] = round(time.monotonic() - t_start, 1)
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        log(f"results in {args.json} ({result['wall_s']} s)")
-        return 1 if outside else 0
+        raw_path.parent.mkdir(parents=True, exist_ok=True)
+        raw_path.write_text(json.dumps(raw))
+        code = analyse(raw, clients, args)
+        log(f"wall time {time.monotonic() - t_start:.0f} s")
+        return code
     except BaseException:
         # Keep the clients' logs (chronyd's, NTPsec's peerstats) for a second look.
         args.keep = True
