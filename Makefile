@@ -51,7 +51,7 @@ help:
 	@echo "make bench-ddns      address change -> both DNS servers via the agent; module no-op time (root)"
 	@echo "make bench-check     start-up of ntsops check next to chronyd -Q, one address (root)"
 	@echo "make bench-herd      NTS-KE capacity of local chronyd, and its rate limit against a NAT herd (root)"
-	@echo "make bench-recovery-d13  chrony 4.6.1 / NTPsec 1.2.3 clients vs the recovery model, fresh and late DNS (root, ~25 min)"
+	@echo "make bench-recovery-d13  chrony 4.6.1 / NTPsec 1.2.3 clients vs the recovery model, fresh and late DNS (root, ~15 min)"
 	@echo "make bench-recovery-d13-fresh  the same, fresh DNS only (root, ~4 min)"
 
 bootstrap: system venv link collections
@@ -178,7 +178,7 @@ bench-herd: bootstrap
 # serialised with the other heavy runs on this machine.
 bench-recovery-d13: bootstrap images
 	flock /tmp/ntsops-integration.lock $(PY) benchmarks/recovery_d13.py --chrony 20 --ntpsec 20 \
-		--late-chrony 60 --late-ntpsec 10 --window 1140
+		--late-chrony 100 --late-ntpsec 5 --window 600
 
 bench-recovery-d13-fresh: bootstrap images
 	flock /tmp/ntsops-integration.lock $(PY) benchmarks/recovery_d13.py --chrony 20 --ntpsec 20 \
