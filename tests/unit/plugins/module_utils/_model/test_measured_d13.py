@@ -11,7 +11,9 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import 
 # (re-resolution, first authenticated response, selectable again) per client.
 CHRONY_461_P1 = [(8.948, 10.978, 12.995), (8.791, 10.828, 12.855)]
 # NTPsec 1.2.3 at P = 4 s: re-resolution, first authenticated response, and the
-# sample that made the source selectable (the one before the first candidate record).
+# sample that made the source selectable: the pilot logged the first candidate
+# peerstats record (51.361 and 51.713 s); the sample before it, one 4 s poll earlier,
+# is inferred, not logged.
 NTPSEC_123_P4 = [(39.362, 39.406, 47.361), (39.714, 39.759, 47.713)]
 
 
