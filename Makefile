@@ -29,7 +29,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help bootstrap system venv link collections images lint sanity unit integration molecule test \
 	lab lab-down lab-drill-late-dns lab-planned-move requirements clean artifact-test \
-	bench-endpoint bench-simulate bench-ddns bench-herd bench-check \
+	bench-endpoint bench-simulate bench-ddns bench-herd bench-check bench-recovery-d13 bench-recovery-d13-fresh \
 	$(foreach line,$(CORE_LINES),sanity-$(line) unit-$(line) artifact-test-$(line)) \
 	$(foreach line,$(OTHER_CORE_LINES),venv-$(line) requirements-$(line))
 
@@ -51,6 +51,8 @@ help:
 	@echo "make bench-ddns      address change -> both DNS servers via the agent; module no-op time (root)"
 	@echo "make bench-check     start-up of ntsops check next to chronyd -Q, one address (root)"
 	@echo "make bench-herd      NTS-KE capacity of local chronyd, and its rate limit against a NAT herd (root)"
+	@echo "make bench-recovery-d13  chrony 4.6.1 / NTPsec 1.2.3 clients vs the recovery model, fresh and late DNS (root, ~15 min)"
+	@echo "make bench-recovery-d13-fresh  the same, fresh DNS only (root, ~4 min)"
 
 bootstrap: system venv link collections
 
@@ -171,6 +173,16 @@ bench-check: bootstrap
 bench-herd: bootstrap
 	$(PY) benchmarks/herd_capacity.py
 	$(PY) benchmarks/herd_ratelimit.py
+
+# Debian 13 clients in their own containers on 198.18.2.0/24 (benchmarks/recovery_d13.py);
+# serialised with the other heavy runs on this machine.
+bench-recovery-d13: bootstrap images
+	flock /tmp/ntsops-integration.lock $(PY) benchmarks/recovery_d13.py --chrony 20 --ntpsec 20 \
+		--late-chrony 100 --late-ntpsec 5 --window 600
+
+bench-recovery-d13-fresh: bootstrap images
+	flock /tmp/ntsops-integration.lock $(PY) benchmarks/recovery_d13.py --chrony 20 --ntpsec 20 \
+		--json benchmarks/results/recovery_d13_fresh.json
 
 # Builds what it needs, starts the lab, runs site.yml and verify.yml, runs the
 # recovery drill and leaves the lab running; running it again is idempotent.

@@ -97,6 +97,11 @@ def summarise(result: SimulationResult, mix: list[dict[str, Any]], args: argpars
                 "spec": client,
                 "count": len(values),
                 "model_recovery_s": [model["recovery_earliest_s"], model["recovery_latest_s"]],
+                "model_selectable_s": (
+                    None
+                    if model["selectable_earliest_s"] is None
+                    else [model["selectable_earliest_s"], model["selectable_latest_s"]]
+                ),
                 "meets_budget": model["meets_budget"],
                 "p50_s": percentile(values, 0.5),
                 "p99_s": percentile(values, 0.99),
@@ -157,6 +162,10 @@ def print_table(summary: dict[str, Any], elapsed: float) -> None:
             f"{kind['client']:<13} {kind['count']:>9}  {low:>9.0f}-{high:<9.0f}  {kind['p50_s']:>9.0f} "
             f"{kind['p99_s']:>9.0f} {kind['max_s']:>9.0f}  {'ok' if kind['meets_budget'] else 'MISSED'}"
         )
+    for kind in summary["kinds"]:
+        if kind.get("model_selectable_s"):
+            low, high = kind["model_selectable_s"]
+            print(f"{kind['client']:<13} source selectable again (model): {low:.0f}-{high:.0f} s after the change")
     print(
         f"{'all':<13} {params['clients']:>9}  {'':>19}  {summary['recovery_p50_s']:>9.0f} "
         f"{summary['recovery_p99_s']:>9.0f} {summary['recovery_max_s']:>9.0f}"

@@ -19,8 +19,8 @@ written by the caller with owner-only permissions; nothing secret is returned.
 from __future__ import annotations
 
 import datetime
-import math
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any

@@ -97,6 +97,29 @@ NTPSEC_POLL_JITTER = 255 / 4096
 # NTPsec include/ntp.h NTP_MINPKT: the guard poll_update() adds while throttled.
 NTPSEC_MINPKT_S = 2.0
 
+# Samples a source needs after the address change before it is selectable again, as
+# (fewest, most); docs/recovery-model.md "Selectable again" gives the reasoning.
+# chrony (4.3, 4.4 to 4.6.1): NCR_ChangeRemoteAddress() calls SRC_ResetInstance(),
+# which drops the samples (sourcestats.c SST_ResetInstance: n_samples 0, regression_ok
+# 0); SST_GetSelectionData() gives select_ok only once RGR_FindBestRegression()
+# succeeded, and regress.c refuses fewer than MIN_SAMPLES_FOR_REGRESS (regress.h, 3).
+CHRONY_SELECT_SAMPLES = (3, 3)
+# NTPsec 1.2.3: the peer keeps its clock filter across dns_take_server() (no
+# peer_clear()); ntp_proto.c peer_unfit() refuses it while the filter dispersion
+# peer->disp (clock_filter(): stage i weighted 2^-(i+1), stages without a sample at
+# MAXDISPERSE 16 s) is at or above sys_maxdist (MAXDISTANCE 1.5 s). With every stage
+# at 16 s that takes 4 samples (16 * (2^-4 - 2^-8) = 0.94 s); with the pre-outage
+# samples still in the filter, 1.
+NTPSEC_SELECT_SAMPLES = (1, 4)
+# The RFC 8915 reference client is assumed to use its first authenticated response.
+RFC_SELECT_SAMPLES = (1, 1)
+SELECT_SAMPLES: dict[str, tuple[int, int]] = {
+    "chrony-4.3": CHRONY_SELECT_SAMPLES,
+    "chrony-4.4+": CHRONY_SELECT_SAMPLES,
+    "ntpsec-1.2": NTPSEC_SELECT_SAMPLES,
+    "rfc8915": RFC_SELECT_SAMPLES,
+}
+
 # RFC 8915: servers send eight cookies.
 RFC_COOKIES = 8
 # RFC 8915's NTS-KE retry rule: retries start at >= 10 s, grow by >= 1.5, cap 5 days.

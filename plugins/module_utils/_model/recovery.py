@@ -39,6 +39,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.schedules import
     gave_up,
     make_plan,
 )
+from ansible_collections.ntsops.nts.plugins.module_utils._model.selectable import selectable_offset
 from ansible_collections.ntsops.nts.plugins.module_utils._model.validate import (
     RecoveryModelError,
     choice,
@@ -168,7 +169,10 @@ def recovery_time(
     first_reresolution_answer ("new", "old" or "either": what the first re-resolution
     returns), next_reresolution_after_stale_s ([shortest, longest] wait from a stale
     re-resolution to the next), ke_retry_to_old_s (the client's NTS-KE retry waits
-    towards the old address) and a one-sentence explanation.
+    towards the old address) and a one-sentence explanation. Next to the first
+    authenticated response it gives when the source is selectable again
+    (selectable_earliest_s/latest_s, minimum_selectable_earliest_s/latest_s with DNS
+    fresh, selectable_after_recovery_s; None for a client kind without that rule).
     """
     spec = parse_client(client)
     ttl_s = seconds(ttl, "ttl")
@@ -221,6 +225,19 @@ def recovery_time(
             f"{duration(reresolve_earliest)}."
         )
     explanation += _history_text(spec)
+    offset = selectable_offset(spec)
+    selectable: dict[str, Any] = {
+        "selectable_after_recovery_s": None if offset is None else [offset[0], offset[1]],
+        "selectable_earliest_s": None if offset is None else recovery_earliest + offset[0],
+        "selectable_latest_s": None if offset is None else recovery_latest + offset[1],
+        "minimum_selectable_earliest_s": None if offset is None else minimum_earliest + offset[0],
+        "minimum_selectable_latest_s": None if offset is None else minimum_latest + offset[1],
+    }
+    if offset is not None and offset[1] > 0:
+        explanation += (
+            f" Its source is selectable again {duration(offset[0])} to {duration(offset[1])} after that "
+            f"first authenticated response."
+        )
     return {
         "client": spec.client,
         "minpoll": spec.minpoll,
@@ -248,6 +265,7 @@ def recovery_time(
         "first_reresolution_answer": first_answer,
         "next_reresolution_after_stale_s": [min(gaps_early), max(gaps_late)],
         "ke_retry_to_old_s": ke_retry_schedule(spec.client, _old_address_failure(spec), 4),
+        **selectable,
         "explanation": explanation,
     }
 

@@ -52,6 +52,19 @@ def test_json_output_matches_the_model(capsys: pytest.CaptureFixture[str]) -> No
     assert [k["count"] for k in summary["kinds"]] == [1500, 1500]
 
 
+def test_selectable_again_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    # The second model output next to recovery: chrony at maxpoll 5 needs two more polls
+    # (3 samples) after its first authenticated response.
+    argv = ["simulate", "--clients", "500", "--client", "chrony-4.4+,minpoll=5,maxpoll=5", "--pure"]
+    assert main([*argv, "--json"]) == 0
+    kind = json.loads(capsys.readouterr().out)["kinds"][0]
+    low, high = kind["model_selectable_s"]
+    assert low == pytest.approx(kind["model_recovery_s"][0] + 2 * 32)
+    assert high == pytest.approx(kind["model_recovery_s"][1] + 2 * 32 * 1.02)
+    assert main(argv) == 0
+    assert "source selectable again (model)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("suffix", [".svg", ".png"])
 def test_plot_is_written(tmp_path: Path, suffix: str) -> None:
     target = tmp_path / f"sim{suffix}"
