@@ -16,7 +16,7 @@ description:
     and when it stops, so change the file only while chronyd runs with C(ntsrotate 0) or is stopped.
   - V(staged) makes a fresh key current and keeps the previous current key and the one before it, so
     cookies issued before stay valid and every cookie issued afterwards is sealed with the new key.
-  - V(switched) keeps only the current key (and the future key after it) and replaces the others: the
+  - V(switched) keeps only the current key (and the future key after it) and replaces the others. The
     cookies issued before the staging stop decoding, those issued after it keep working.
   - V(read) only reads and checks the file.
   - No key material is returned; the file keeps its owner, group and mode (0600 for chronyd's user).

@@ -89,42 +89,46 @@ class KeySet:
         return [f"{key.id:08X}" for key in self.keys]
 
 
+def _header(fmt: str, line: str) -> tuple[int, float]:
+    """(AEAD of the keys, or 0 when each line names its own; key age) from the second line."""
+    words = line.split()
+    try:
+        if fmt == "NKS0" and len(words) == 2 and int(words[0]) == NKS0_AEAD:
+            return NKS0_AEAD, float(words[1])
+        if fmt == "NKS1" and len(words) == 1:
+            return 0, float(words[0])
+    except ValueError:
+        pass
+    raise NtsKeysError(f"bad ntskeys header line {line!r}")
+
+
+def _key_line(fmt: str, number: int, line: str, default_aead: int) -> ServerKey:
+    words = line.split()
+    if len(words) != (2 if fmt == "NKS0" else 3):
+        raise NtsKeysError(f"ntskeys line {number}: expected {'id key' if fmt == 'NKS0' else 'id key aead'}")
+    try:
+        key_id = int(words[0], 16)
+        key = bytes.fromhex(words[1])
+        aead = default_aead if fmt == "NKS0" else int(words[2])
+    except ValueError:
+        raise NtsKeysError(f"ntskeys line {number}: not hexadecimal") from None
+    if not 0 <= key_id < 2**32 or KEY_LENGTHS.get(aead) != len(key):
+        raise NtsKeysError(f"ntskeys line {number}: key id or key length does not fit AEAD {aead}")
+    return ServerKey(key_id, key, aead)
+
+
 def parse(text: str) -> KeySet:
     """A KeySet from the file's text; raises NtsKeysError unless it is a complete set chronyd wrote."""
     lines = text.splitlines()
     if not lines or lines[0] not in FORMATS:
         raise NtsKeysError(f"not an ntskeys file (first line {lines[0][:8] if lines else ''!r}, expected NKS0 or NKS1)")
     fmt = lines[0]
-    header = lines[1].split() if len(lines) > 1 else []
-    try:
-        if fmt == "NKS0":
-            if len(header) != 2 or int(header[0]) != NKS0_AEAD:
-                raise ValueError
-            default_aead, age = NKS0_AEAD, float(header[1])
-        else:
-            if len(header) != 1:
-                raise ValueError
-            default_aead, age = 0, float(header[0])
-    except ValueError:
-        raise NtsKeysError(f"bad ntskeys header line {lines[1] if len(lines) > 1 else ''!r}") from None
-    keys = []
-    for number, line in enumerate(lines[2:], start=3):
-        words = line.split()
-        if len(words) != (2 if fmt == "NKS0" else 3):
-            raise NtsKeysError(f"ntskeys line {number}: expected {'id key' if fmt == 'NKS0' else 'id key aead'}")
-        try:
-            key_id = int(words[0], 16)
-            key = bytes.fromhex(words[1])
-            aead = default_aead if fmt == "NKS0" else int(words[2])
-        except ValueError:
-            raise NtsKeysError(f"ntskeys line {number}: not hexadecimal") from None
-        if not 0 <= key_id < 2**32 or KEY_LENGTHS.get(aead) != len(key):
-            raise NtsKeysError(f"ntskeys line {number}: key id or key length does not fit AEAD {aead}")
-        keys.append(ServerKey(key_id, key, aead))
+    default_aead, age = _header(fmt, lines[1] if len(lines) > 1 else "")
+    keys = [_key_line(fmt, number, line, default_aead) for number, line in enumerate(lines[2:], start=3)]
     if len(keys) != MAX_SERVER_KEYS:
         raise NtsKeysError(f"ntskeys holds {len(keys)} keys; chronyd saves {MAX_SERVER_KEYS}")
-    for before, after in zip(keys, keys[1:]):
-        if (after.slot - before.slot) % MAX_SERVER_KEYS != 1:
+    for index in range(1, len(keys)):
+        if (keys[index].slot - keys[index - 1].slot) % MAX_SERVER_KEYS != 1:
             raise NtsKeysError("ntskeys keys are not in slot order (not written by chronyd's save_keys)")
     return KeySet(fmt, age, tuple(keys))
 
