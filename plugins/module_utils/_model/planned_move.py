@@ -15,10 +15,13 @@ the DNS path) and the constraint on the old address's NTS-KE
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
+from ansible_collections.ntsops.nts.plugins.module_utils._check.daemon_status import chronyc_serverstats
+from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
     CHRONY_DEFAULT_NTSREFRESH_S,
     MAX_FLEET_CLIENTS,
@@ -35,6 +38,8 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.validate import 
 )
 
 SERVERS: tuple[str, ...] = ("chrony", "ntpsec")
+# Polls of the slowest client between staging a new cookie key and dropping the old.
+STAGE_WAIT_POLLS = 1.05
 # Longest client ntsrefresh the plan accepts: ten years.
 _MAX_NTSREFRESH_S = 10 * 365 * 86400.0
 
@@ -218,13 +223,20 @@ def planned_move_plan(
             prediction["count"] = count
             predictions.append(prediction)
         nak_clients = [p for p in predictions if p["path"] == "nak" and p["old_ke_at_earliest_s"] is not None]
+        # One poll of the slowest client (with chrony's up to 2 % jitter, rounded up to
+        # 5 %) between staging and dropping the old keys (_nts/ntskeys.py: every client
+        # that re-keyed within it holds new cookies); playbooks/planned_move.yml waits as long.
+        slowest_poll_s = STAGE_WAIT_POLLS * max(
+            2.0 ** parse_client(description).poll_range()[1] for description, _count in clients)
         steps.append(
             _step(
                 "rekey",
-                "Replace the cookie keys: restart chronyd without its saved keys (or ntsrotate 0, a new ntskeys "
-                "file and chronyc rekey)",
-                restart,
-                "Every old cookie gets an NTS NAK; the old address receives an NTS-KE burst within one poll.",
+                "Stage a fresh current cookie key keeping the old ones, wait one poll of the slowest client, then "
+                "drop the old keys (ntsops.nts.chrony_ntskeys; chronyc rekey under ntsrotate 0, or restarts)",
+                2 * restart + slowest_poll_s,
+                "Every cookie from before the staging gets an NTS NAK; a client that re-keyed within the last "
+                "poll holds cookies under the new key and is not NAKed (a NAK before its first valid response "
+                "would leave it silent). The old address receives an NTS-KE burst within one poll.",
             )
         )
     else:
@@ -339,3 +351,54 @@ def planned_move_plan(
         "ke_burst": burst,
         "old_ke": old_ke,
     }
+
+
+# The watch of a chrony server's planned move measures one client poll interval at a
+# time: the server's counters (`chronyc serverstats`) at its start, this marker, then
+# nftables's per-address NTP request counters reset at its end (`nft -j reset
+# counter`, old address first) and the counters again (playbooks/planned_move.yml).
+WATCH_MARKER = "%%ntsops-watch%%"
+_AUTHENTICATED = "Authenticated NTP packets"
+_RECEIVED = "NTP packets received"
+_KE_ACCEPTED = "NTS-KE connections accepted"
+
+
+def _nft_packets(line: str, what: str) -> int:
+    try:
+        items = json.loads(line)["nftables"]
+        return int(next(item["counter"]["packets"] for item in items if "counter" in item))
+    except (ValueError, KeyError, TypeError, StopIteration):
+        raise NtsopsError(f"the watch's {what} line is not nft -j counter output: {line[:80]!r}") from None
+
+
+def move_evidence(watch_output: str, switch_stats: str) -> dict[str, Any]:
+    """Whether one watched poll interval proves the move, and what it saw.
+
+    Proven only on positive evidence in the same interval: no NTP request reached the
+    old address, some reached the new one, and chronyd authenticated NTP requests
+    (only cookies it can decode authenticate, so a stranded client, silent after a
+    NAK, adds nothing). Silence is never proof. ``switch_stats``: `chronyc
+    serverstats` right after the key change, the baseline of the "since" figures
+    (a restart zeroes the counters).
+    """
+    head, marker, tail = watch_output.partition(WATCH_MARKER)
+    lines = tail.strip().splitlines()
+    if not marker or len(lines) < 3:
+        raise NtsopsError("the watch's output lacks the interval's counters")
+    start, end = chronyc_serverstats(head), chronyc_serverstats("\n".join(lines[2:]))
+    switch = chronyc_serverstats(switch_stats)
+    for name, stats in (("start", start), ("end", end), ("switch", switch)):
+        if _AUTHENTICATED not in stats or _RECEIVED not in stats:
+            raise NtsopsError(f"chronyc serverstats at the interval's {name} lacks the NTP counters")
+    evidence = {
+        "old_ntp_interval": _nft_packets(lines[0], "old address"),
+        "new_ntp_interval": _nft_packets(lines[1], "new address"),
+        "authenticated_ntp_interval": end[_AUTHENTICATED] - start[_AUTHENTICATED],
+        "unauthenticated_ntp_interval": (end[_RECEIVED] - end[_AUTHENTICATED])
+        - (start[_RECEIVED] - start[_AUTHENTICATED]),
+        "authenticated_ntp_since_switch": end[_AUTHENTICATED] - switch[_AUTHENTICATED],
+        "nts_ke_since_switch": end.get(_KE_ACCEPTED, 0) - switch.get(_KE_ACCEPTED, 0),
+    }
+    evidence["proven"] = (evidence["old_ntp_interval"] == 0 and evidence["new_ntp_interval"] > 0
+                          and evidence["authenticated_ntp_interval"] > 0)
+    return evidence
