@@ -42,6 +42,10 @@ TEST_NETWORK6 = "2001:db8:4e55:"
 # The whole shortened drill (images present: ~4 min on 2 cores; building them adds ~1 min).
 LAB_UP_TIMEOUT_S = 900
 DRILL_TIMEOUT_S = 300
+# The two refusals and three planned moves in a row after the drill (measured: see README).
+PLANNED_MOVES = 3
+PLANNED_MOVE_WATCH_POLLS = 10
+PLANNED_MOVE_TIMEOUT_S = 1500
 DOWN_TIMEOUT_S = 180
 
 
@@ -173,6 +177,17 @@ def test_shortened_drill_chrony_client_recovers_inside_the_model(test_lab: dict[
     assert drill.returncode == 0, drill.stdout[-6000:] + drill.stderr[-3000:]
     row = next(line for line in drill.stdout.splitlines() if line.startswith(f"{TEST_PREFIX}-chrony-client"))
     assert row.rstrip().endswith("ok"), row
-    # Still serving after the move, as verify.yml sees it through the lab resolver.
+    # Then three planned moves in a row (there and back and there again), after the two
+    # refusals, on the same clients: every one must move inside the model, with no
+    # unsynchronised sample in the watch.
+    moves = _run([str(VENV_BIN / "python"), "scripts/lab_planned_move.py",
+                  "--inventory", test_lab["NTSOPS_LAB_INVENTORY"], "--runs", str(PLANNED_MOVES), "--refusal",
+                  "--watch-polls", str(PLANNED_MOVE_WATCH_POLLS),
+                  "--json", str(Path(test_lab["NTSOPS_LAB_STATE_DIR"]) / "planned-move.json")],
+                 PLANNED_MOVE_TIMEOUT_S, test_lab)
+    print(moves.stdout[-12000:])
+    assert moves.returncode == 0, moves.stdout[-8000:] + moves.stderr[-3000:]
+    assert f"{PLANNED_MOVES} of {PLANNED_MOVES} passed" in moves.stdout
+    # Still serving after the moves, as verify.yml sees it through the lab resolver.
     verify = _run(["bash", "scripts/lab.sh", "verify"], 300, test_lab)
     assert verify.returncode == 0, verify.stdout[-6000:] + verify.stderr[-3000:]
