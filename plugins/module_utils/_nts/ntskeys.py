@@ -21,19 +21,20 @@ File formats: ``NKS0`` (chrony up to 4.4): a line ``<AEAD> <age>``, the AEAD bei
 and later, which still read ``NKS0``): a line ``<age>``, then ``<id> <hex key>
 <AEAD>`` lines, and exactly four keys whose slots follow each other.
 
-The planned move uses two transitions (docs/recovery-model.md, "Planned move"):
+The planned move uses two transitions, one poll of the slowest client apart, after the
+new address is announced and DNS is fresh (docs/recovery-model.md, "The key change
+in two steps"):
 
-* ``stage()``, done together with the announcement of the new address: a fresh key
-  becomes current (and a fresh future key follows it) while the previous current key
-  and the one before it stay loaded. Cookies issued before the announcement (the
-  clients told the OLD address) still decode; every cookie issued afterwards (the
-  clients told the NEW address) is sealed with the staged key.
-* ``switch()``, the key change of the move: every key except the staged current one
-  and its future key is replaced, so exactly the cookies issued before the
-  announcement stop decoding. Their clients get an NTS NAK, re-key and learn the new
-  address; a client that re-keyed after the announcement keeps valid cookies and is
-  not NAKed (a NAK before any valid response leaves a chrony client's NTS-KE back-off
-  armed, nts_ntp_client.c, so it would fall silent).
+* ``stage()``: a fresh key becomes current (and a fresh future key follows it) while
+  the previous current key and the one before it stay loaded. No cookie stops
+  decoding; every cookie issued from then on, by NTS-KE or in an NTP response
+  (nts_ntp_server.c: one new cookie for each one used), is sealed with the new key.
+* ``switch()``: every key except the staged current one and its future key is
+  replaced, so the cookies issued before the staging stop decoding. A client that
+  re-keyed after the staging holds only new cookies and is not NAKed (a NAK before
+  its first valid response after NTS-KE leaves chrony's NTS-KE back-off armed,
+  nts_ntp_client.c, so it would fall silent); every other client gets one NAK and
+  re-keys at once, learning the new address.
 """
 
 from __future__ import annotations
