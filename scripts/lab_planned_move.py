@@ -45,6 +45,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +86,17 @@ def ansible_playbook(inventory: Path, playbook: str, *extra: str, expect_failure
     return done.stdout
 
 
-def move_args(lab: drill.Lab, old: str, new: str, *, ttl: int, key_method: str, report: Path,
-              switch_delay: float = 0.0) -> list[str]:
+@dataclass(frozen=True)
+class Move:
+    """What every move of one series shares."""
+
+    ttl: int
+    key_method: str
+    report: Path
+
+
+def move_args(lab: drill.Lab, old: str, new: str, move: Move, switch_delay: float = 0.0) -> list[str]:
+    ttl = move.ttl
     return [
         "-e", f"planned_move_server={lab.server}", "-e", f"planned_move_old_ipv4={old}",
         "-e", f"planned_move_new_ipv4={new}", "-e", f"planned_move_prefix4={lab.prefix}",
@@ -98,8 +108,8 @@ def move_args(lab: drill.Lab, old: str, new: str, *, ttl: int, key_method: str, 
         "-e", "planned_move_fleet={{ lab_client_mix }}",
         "-e", "planned_move_update_latency={{ lab_update_latency }}",
         "-e", f"planned_move_old_ttl={ttl}", "-e", f"planned_move_ttl={min(ttl, MOVE_TTL_S)}",
-        "-e", f"planned_move_key_method={key_method}",
-        "-e", f"planned_move_report_file={report}",
+        "-e", f"planned_move_key_method={move.key_method}",
+        "-e", f"planned_move_report_file={move.report}",
         "-e", f"planned_move_switch_delay={switch_delay:.2f}",
     ]
 
@@ -110,7 +120,7 @@ def server_state(lab: drill.Lab) -> dict[str, Any]:
     return {"dns": drill.dns_record(lab), "keys": keys}
 
 
-def refusals(inventory: Path, lab: drill.Lab, old: str, new: str, **move: Any) -> list[str]:
+def refusals(inventory: Path, lab: drill.Lab, old: str, new: str, move: Move) -> list[str]:
     """The playbook must refuse, naming the check, when old NTS-KE or new NTP is broken."""
     findings = []
     cases = [("old_nts_ke", f"ip daddr {old} tcp dport 4460 drop"),
@@ -122,7 +132,7 @@ def refusals(inventory: Path, lab: drill.Lab, old: str, new: str, **move: Any) -
                           f"nft add rule inet ntsops_lab_break input {rule}")
         try:
             out = ansible_playbook(inventory, "playbooks/planned_move.yml",
-                                   *move_args(lab, old, new, **move), expect_failure=True)
+                                   *move_args(lab, old, new, move), expect_failure=True)
         except drill.DrillError as exc:
             findings.append(f"refusal {check}: {exc}")
             out = ""
@@ -187,18 +197,18 @@ def restore(inventory: Path, lab: drill.Lab, old: str, new: str, agent: str) -> 
     drill.restart_clients(lab)
 
 
-def one_move(inventory: Path, lab: drill.Lab, old: str, new: str, *, watch_polls: int, rng: random.Random,
-             **move: Any) -> dict[str, Any]:
+def one_move(inventory: Path, lab: drill.Lab, old: str, new: str, move: Move, *, watch_polls: int,
+             rng: random.Random) -> dict[str, Any]:
     """One planned move, measured; the samplers run. A playbook that stops is a failed run, not the end."""
     drill.wait_synchronised(lab, old)
     for container, kind in lab.clients.items():
         drill.read_samples(container, kind, lab)  # forget what came before this run
     delay = rng.uniform(0, 2.0**lab.poll)
-    report_path: Path = move["report"]
+    report_path = move.report
     report_path.unlink(missing_ok=True)
     started = time.time()
     out = ansible_playbook(inventory, "playbooks/planned_move.yml",
-                           *move_args(lab, old, new, switch_delay=delay, **move), expect_failure=None)
+                           *move_args(lab, old, new, move, delay), expect_failure=None)
     if not report_path.exists():
         raise drill.DrillError("the playbook stopped before the key change (no report)")
     report = json.loads(report_path.read_text())
@@ -258,16 +268,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         _records, ttl = drill.dns_record(lab)
         report_path = args.json.with_name("planned-move-playbook.json")
         report_path.parent.mkdir(parents=True, exist_ok=True)
+        move = Move(ttl=ttl, key_method=args.key_method, report=report_path)
         drill.restart_clients(lab)
         try:
             if args.refusal:
-                findings += refusals(args.inventory, lab, old, new, ttl=ttl, key_method=args.key_method,
-                                     report=report_path)
+                findings += refusals(args.inventory, lab, old, new, move)
             with drill.samplers(lab, drill.CHRONY_SAMPLE_INTERVAL_S):
                 for number in range(1, args.runs + 1):
                     log(f"move {number} of {args.runs}: {old} -> {new} (key-change delays seeded {seed})")
-                    run = one_move(args.inventory, lab, old, new, watch_polls=args.watch_polls, rng=rng,
-                                   ttl=ttl, key_method=args.key_method, report=report_path)
+                    run = one_move(args.inventory, lab, old, new, move, watch_polls=args.watch_polls, rng=rng)
                     runs.append(run)
                     print_run(number, run, lab, args.key_method)
                     old, new = new, old
