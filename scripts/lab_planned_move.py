@@ -115,9 +115,12 @@ def move_args(lab: drill.Lab, old: str, new: str, move: Move, switch_delay: floa
 
 
 def server_state(lab: drill.Lab) -> dict[str, Any]:
-    """What a refused move must leave alone: the name's record and TTL, the cookie keys."""
-    keys = drill.podman_exec(lab.server, "sha256sum /var/lib/chrony/ntskeys", check=False)
-    return {"dns": drill.dns_record(lab), "keys": keys}
+    """What a refused move must leave alone: the name's record and TTL, the cookie key ids.
+
+    (Ids, not the file: a restart rewrites it with a new key age, chrony save_keys.)
+    """
+    keys = drill.podman_exec(lab.server, "awk 'NR > 2 {print $1}' /var/lib/chrony/ntskeys", check=False)
+    return {"dns": drill.dns_record(lab), "keys": keys.split()}
 
 
 def refusals(inventory: Path, lab: drill.Lab, old: str, new: str, move: Move) -> list[str]:
@@ -126,6 +129,7 @@ def refusals(inventory: Path, lab: drill.Lab, old: str, new: str, move: Move) ->
     cases = [("old_nts_ke", f"ip daddr {old} tcp dport 4460 drop"),
              ("new_ntp", f"ip daddr {new} udp dport 123 drop")]
     for check, rule in cases:
+        found = len(findings)
         before = server_state(lab)
         drill.podman_exec(lab.server, "nft add table inet ntsops_lab_break && nft add chain inet ntsops_lab_break "
                           f"input '{{ type filter hook input priority -20; policy accept; }}' && "
@@ -143,7 +147,7 @@ def refusals(inventory: Path, lab: drill.Lab, old: str, new: str, move: Move) ->
         after = server_state(lab)
         if after != before:
             findings.append(f"refusal {check}: changed {[k for k in before if before[k] != after[k]]}")
-        log(f"refusal with {rule}: {'ok' if not findings else findings[-1]}")
+        log(f"refusal with {rule}: {'; '.join(findings[found:]) or 'refused as it must, nothing changed'}")
     return findings
 
 
