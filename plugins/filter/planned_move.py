@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ansible_collections.ntsops.nts.plugins.module_utils._check.move_evidence import (
+    move_evidence as _move_evidence,
+)
 from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
     CHRONY_DEFAULT_NTSREFRESH_S,
-)
-from ansible_collections.ntsops.nts.plugins.module_utils._model.planned_move import (
-    move_evidence as _move_evidence,
 )
 from ansible_collections.ntsops.nts.plugins.module_utils._model.planned_move import (
     planned_move_plan as _planned_move_plan,
