@@ -70,7 +70,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 format:
-  description: The file format, V(NKS0) (chrony up to 4.4) or V(NKS1) (4.5 and later).
+  description: The file format, V(NKS0) (chrony up to 4.3) or V(NKS1) (4.4 and later).
   returned: always
   type: str
   sample: NKS0

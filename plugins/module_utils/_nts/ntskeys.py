@@ -16,8 +16,8 @@ What chronyd does with the keys (chrony nts_ke_server.c, 4.3 to 4.6):
   ``ntsrotate`` above 0 chronyd also saves them at every rotation and when it stops,
   and ignores ``chronyc rekey``.
 
-File formats: ``NKS0`` (chrony up to 4.4): a line ``<AEAD> <age>``, the AEAD being 15
-(AEAD_AES_SIV_CMAC_256) for every key, then ``<id> <hex key>`` lines; ``NKS1`` (4.5
+File formats: ``NKS0`` (chrony up to 4.3): a line ``<AEAD> <age>``, the AEAD being 15
+(AEAD_AES_SIV_CMAC_256) for every key, then ``<id> <hex key>`` lines; ``NKS1`` (4.4
 and later, which still read ``NKS0``): a line ``<age>``, then ``<id> <hex key>
 <AEAD>`` lines, and exactly four keys whose slots follow each other.
 
