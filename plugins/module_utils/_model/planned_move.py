@@ -348,4 +348,3 @@ def planned_move_plan(
         "ke_burst": burst,
         "old_ke": old_ke,
     }
-

@@ -86,4 +86,3 @@ def test_plan_with_ttl_over_budget_says_so() -> None:
 def test_bad_input_is_a_clear_error(args: tuple, kwargs: dict, message: str) -> None:
     with pytest.raises(RecoveryModelError, match=message):
         planned_move_plan(*args, **kwargs)
-
