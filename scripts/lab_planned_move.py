@@ -152,13 +152,20 @@ def refusals(inventory: Path, lab: drill.Lab, old: str, new: str, move: Move) ->
 
 
 def measure(lab: drill.Lab, samples: dict[str, list[drill.Sample]], new: str, switched: float,
-            watch_from: float) -> list[dict[str, Any]]:
+            watch_from: float, *, closed: float | None = None) -> list[dict[str, Any]]:
+    """Per client: polls to the first authenticated response from the new address.
+
+    chrony clients count from the key change (the NAK moves them); NTPsec clients,
+    which ignore NAKs, from when NTP closed on the old address (their cookies run out
+    from then on), when the playbook closed it.
+    """
     poll_s = 2.0**lab.poll
     rows = []
     for container, kind in lab.clients.items():
+        since = closed if kind == "ntpsec" and closed is not None else switched
         model = move_client.planned_move_client({"client": drill.MODEL_CLIENT[kind], "maxpoll": lab.poll})
         mine = samples.get(container, [])
-        first = next((s for s in mine if s.at > switched and s.address == new and s.reach != 0
+        first = next((s for s in mine if s.at > since and s.address == new and s.reach != 0
                       and s.authenticated), None)
         row: dict[str, Any] = {
             "container": container, "client": drill.MODEL_CLIENT[kind], "poll_s": poll_s,
@@ -168,8 +175,8 @@ def measure(lab: drill.Lab, samples: dict[str, list[drill.Sample]], new: str, sw
         if first is not None:
             # NTPsec's sampler reads the receive time of the last packet: exact.
             first_at = first.last_rx if first.last_rx is not None else first.at
-            row["first_auth_polls"] = round((first_at - switched) / poll_s, 2)
-            before = [s for s in mine if s.at <= switched and s.last_rx is not None]
+            row["first_auth_polls"] = round((first_at - since) / poll_s, 2)
+            before = [s for s in mine if s.at <= since and s.last_rx is not None]
             if before:
                 row["gap_polls"] = round((first_at - before[-1].last_rx) / poll_s, 2)
             low, high = model["first_auth_new_polls"]
@@ -221,7 +228,8 @@ def one_move(inventory: Path, lab: drill.Lab, old: str, new: str, move: Move, *,
     log(f"watching {watch_polls} polls with NTP closed on {old} (NTS-KE stays)")
     time.sleep(watch_polls * 2.0**lab.poll)
     samples = {c: drill.read_samples(c, kind, lab) for c, kind in lab.clients.items()}
-    rows = measure(lab, samples, new, switched, watch_from)
+    closed = report.get("old_ntp_closed_at")
+    rows = measure(lab, samples, new, switched, watch_from, closed=None if closed is None else float(closed))
     if "is NOT proven" in out:
         rows[0]["verdicts"].append("the playbook did not prove the move (it stopped, both addresses serve)")
     return {"old": old, "new": new, "switch_delay_s": round(delay, 2), "playbook_s": round(watch_from - started, 1),

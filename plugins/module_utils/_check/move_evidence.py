@@ -33,7 +33,13 @@ def _nft_packets(line: str, what: str) -> int:
 
 
 def move_evidence(watch_output: str, switch_stats: str) -> dict[str, Any]:
-    """Whether one watched poll interval proves the move, and what it saw.
+    """Whether one watched window proves the move, and what it saw.
+
+    ``authenticated_at_new``: NTP reached the new address and chronyd authenticated
+    more requests than reached the old one (so some came elsewhere): authenticated time
+    flows at the new address while clients may still use the old one (NTPsec clients,
+    which ignore NAKs, until NTP closes there). ``proven``: besides, none reached the
+    old address.
 
     Proven only on positive evidence in the same interval: no NTP request reached the
     old address, some reached the new one, and chronyd authenticated NTP requests
@@ -60,6 +66,12 @@ def move_evidence(watch_output: str, switch_stats: str) -> dict[str, Any]:
         "authenticated_ntp_since_switch": end[_AUTHENTICATED] - switch[_AUTHENTICATED],
         "nts_ke_since_switch": end.get(_KE_ACCEPTED, 0) - switch.get(_KE_ACCEPTED, 0),
     }
+    # Each request to the old address is authenticated at most once, so whatever
+    # chronyd authenticated beyond them came to the other addresses.
+    evidence["authenticated_ntp_elsewhere_interval"] = max(
+        evidence["authenticated_ntp_interval"] - evidence["old_ntp_interval"], 0)
+    evidence["authenticated_at_new"] = (evidence["new_ntp_interval"] > 0
+                                        and evidence["authenticated_ntp_elsewhere_interval"] > 0)
     evidence["proven"] = (evidence["old_ntp_interval"] == 0 and evidence["new_ntp_interval"] > 0
                           and evidence["authenticated_ntp_interval"] > 0)
     return evidence

@@ -44,3 +44,13 @@ def test_move_evidence_rejects_output_it_cannot_read() -> None:
         planned_move.move_evidence(_stats(1, 1), _stats(1, 1))
     with pytest.raises(NtsopsError):
         planned_move.move_evidence(_watch(_stats(1, 1), 0, 1, "nothing"), _stats(1, 1))
+
+
+def test_authenticated_time_at_the_new_address_while_a_client_stays_on_the_old() -> None:
+    # 2 requests to the old address, 2 to the new, 4 authenticated: at least 2 at the new one.
+    seen = planned_move.move_evidence(_watch(_stats(10, 8), 2, 2, _stats(14, 12)), _stats(5, 5))
+    assert seen["authenticated_at_new"] is True and seen["proven"] is False
+    assert seen["authenticated_ntp_elsewhere_interval"] == 2
+    # the same with only the old address's requests authenticated: no proof for the new one
+    seen = planned_move.move_evidence(_watch(_stats(10, 8), 2, 2, _stats(14, 10)), _stats(5, 5))
+    assert seen["authenticated_at_new"] is False
