@@ -1,12 +1,15 @@
 # Copyright: ntsops contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filter exposing the planned-move plan of the recovery model: planned_move_plan."""
+"""Planned-move filters: planned_move_plan (the recovery model's plan), planned_move_evidence (the verdict)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from ansible_collections.ntsops.nts.plugins.module_utils._check.move_evidence import (
+    move_evidence as _move_evidence,
+)
 from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
     CHRONY_DEFAULT_NTSREFRESH_S,
 )
@@ -43,8 +46,14 @@ def planned_move_plan(
     return result
 
 
+def planned_move_evidence(watch_output: Any, switch_stats: Any) -> dict[str, Any]:
+    """What one watched poll interval saw, and whether it proves the move."""
+    result: dict[str, Any] = call_core("planned_move_evidence", _move_evidence, str(watch_output), str(switch_stats))
+    return result
+
+
 class FilterModule:
     """Planned-move filter."""
 
     def filters(self) -> dict[str, Callable[..., Any]]:
-        return {"planned_move_plan": planned_move_plan}
+        return {"planned_move_plan": planned_move_plan, "planned_move_evidence": planned_move_evidence}

@@ -71,6 +71,12 @@ options:
     description: Report a problem when NTS-KE returns fewer cookies than this.
     type: int
     default: 8
+  ntp_address:
+    description:
+      - Send the NTP exchange to this IP address instead of the server NTS-KE named, with the
+        cookies NTS-KE returned (cookies are not bound to an address).
+      - Useful to check a new address of the same server before NTS-KE announces it.
+    type: str
 notes:
   - The NTP exchange goes to the server and port named in the NTS-KE response when it
     has Server or Port Negotiation records, else to the same address on port 123.
@@ -184,6 +190,7 @@ def main() -> None:
             "ntp_exchange": {"type": "bool", "default": True},
             "aead": {"type": "list", "elements": "int", "default": [15]},
             "expect_cookies": {"type": "int", "default": 8},
+            "ntp_address": {"type": "str"},
         },
         supports_check_mode=True,
     )
@@ -198,6 +205,7 @@ def main() -> None:
         ntp_exchange=params["ntp_exchange"],
         aead=tuple(params["aead"]),
         expect_cookies=params["expect_cookies"],
+        ntp_address=params["ntp_address"],
     )
     try:
         result = check_endpoint(options, addresses=params["addresses"])

@@ -38,6 +38,7 @@ OLD = "198.51.100.30"
 NEW = "198.51.100.31"
 KEY_NAME = "pmtest"
 POLL = 1
+NTSREFRESH_S = 16
 CLIENT_DIR = "/run/pmclient"
 PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(REPO / "molecule" / "containers.conf")}
 
@@ -159,18 +160,18 @@ def test_planned_move_playbook_check_mode_then_real_run(
     result = ansible_playbook(deploy, inventory)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
-    # The client: a second chronyd in the container, knowing the server by name. It keeps
-    # chrony's default ntsrefresh, so its only NTS-KE during the move is the one the NAK
-    # starts. (A refresh that lands within a poll before the key change gets cookies the
-    # key change then voids: the first answer after that NTS-KE is a NAK, which leaves
-    # chrony's NTS-KE back-off armed, nts_ntp_client.c update_next_nke_attempt, and the
-    # client silent for 2^10 s. The playbook does not handle that case yet.)
+    # The client: a second chronyd in the container, knowing the server by name, re-keying
+    # every 16 s (ntsrefresh 16), so that refreshes land anywhere around the announcement
+    # and the key change. A client that re-keyed after the announcement holds cookies
+    # under the staged key and must not be NAKed: a NAK before any valid response leaves
+    # chrony's NTS-KE back-off armed (nts_ntp_client.c update_next_nke_attempt) and the
+    # client silent for up to 2^10 s.
     container.write("/tmp/pm-ca.crt", Path(test_ca.cert_path).read_text())
     container.sh(f"mkdir -p {CLIENT_DIR}/dump && chmod 700 {CLIENT_DIR}")
     container.write(f"{CLIENT_DIR}/chrony.conf", "\n".join([
         f"server {NAME} iburst nts minpoll {POLL} maxpoll {POLL}", "ntstrustedcerts /tmp/pm-ca.crt",
         "port 0", "cmdport 0", f"bindcmdaddress {CLIENT_DIR}/chronyd.sock", f"pidfile {CLIENT_DIR}/chronyd.pid",
-        f"ntsdumpdir {CLIENT_DIR}/dump", f"driftfile {CLIENT_DIR}/drift", ""]))
+        f"ntsdumpdir {CLIENT_DIR}/dump", f"driftfile {CLIENT_DIR}/drift", f"ntsrefresh {NTSREFRESH_S}", ""]))
     podman("exec", "-d", container.name, "chronyd", "-x", "-d", "-u", "root", "-f", f"{CLIENT_DIR}/chrony.conf")
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline and "^*" not in container.chronyc_client("sources"):
@@ -184,6 +185,9 @@ def test_planned_move_playbook_check_mode_then_real_run(
         "-e", f"planned_move_dns_key_secret={secret}", "-e", f"planned_move_dns_delegate={container.name}",
         "-e", "planned_move_old_ttl=4", "-e", "planned_move_ttl=2", "-e", "planned_move_update_latency=1",
         "-e", "planned_move_restart_s=3", "-e", "planned_move_key_method=rekey",
+        # The container has no network the controller could reach its addresses on; the
+        # pre-move checks are exercised in the lab (scripts/lab_planned_move.py).
+        "-e", "planned_move_precheck=false",
     ]
     before = state(container)
     check = ansible_playbook(REPO / "playbooks" / "planned_move.yml", inventory, "--check", *move_args)
@@ -192,11 +196,19 @@ def test_planned_move_playbook_check_mode_then_real_run(
     assert state(container) == before  # check mode changed nothing
 
     started = time.monotonic()
-    real = ansible_playbook(REPO / "playbooks" / "planned_move.yml", inventory, *move_args)
+    report_file = tmp_path / "move.json"
+    real = ansible_playbook(REPO / "playbooks" / "planned_move.yml", inventory, *move_args,
+                            "-e", f"planned_move_report_file={report_file}")
     took = time.monotonic() - started
     print(real.stdout[-6000:])
     assert real.returncode == 0, real.stdout[-6000:] + real.stderr[-2000:]
     assert re.search(r'"moved": (true|"True")', real.stdout), "the watch did not see the clients leave the old address"
+    report = json.loads(report_file.read_text())
+    authdata = container.chronyc_client("-c", "authdata")
+    print(f"\n[planned move playbook] evidence {report['evidence']}, counters {report['counters']}, "
+          f"{report['watch_intervals']} watched intervals; client authdata {authdata.strip()}")
+    assert report["moved"] is True and report["evidence"]["proven"] is True
+    assert report["evidence"]["authenticated_ntp_interval"] > 0 and report["evidence"]["old_ntp_interval"] == 0
 
     after = state(container)
     conf = container.sh("cat /etc/chrony/chrony.conf")
@@ -207,3 +219,22 @@ def test_planned_move_playbook_check_mode_then_real_run(
     assert f"ip daddr {OLD} udp dport 123 drop" in after["nft"]  # NTP closed on the old address
     rows = container.chronyc_client("-c", "sources")
     assert f",{NEW}," in rows and "^,*" in rows, rows
+
+    # Silence is not success: move back with NTS-KE broken where the client re-keys. A
+    # client moved by the NAK keeps OLD as its NTS-KE address, so after the key change
+    # it cannot get cookies, falls silent, and the playbook must stop without closing
+    # anything.
+    container.sh(
+        "nft add table inet pmbreak && "
+        "nft add chain inet pmbreak input '{ type filter hook input priority -20; policy accept; }' && "
+        f"nft add rule inet pmbreak input ip daddr {OLD} tcp dport 4460 drop"
+    )
+    back_args = [arg.replace(f"old_ipv4={OLD}", "old_ipv4=@@").replace(f"new_ipv4={NEW}", f"new_ipv4={OLD}")
+                 .replace("old_ipv4=@@", f"old_ipv4={NEW}") for arg in move_args]
+    broken = ansible_playbook(REPO / "playbooks" / "planned_move.yml", inventory, *back_args)
+    print(broken.stdout[-3000:])
+    assert broken.returncode != 0, "a move whose clients cannot re-key was reported as done"
+    assert "is NOT proven" in broken.stdout, broken.stdout[-4000:]
+    after_broken = state(container)
+    assert f"ip daddr {NEW} udp dport 123 drop" not in after_broken["nft"]  # NTP still open on the old address
+    assert f"{OLD}/24" in after_broken["addresses"] and f"{NEW}/24" in after_broken["addresses"]

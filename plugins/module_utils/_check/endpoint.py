@@ -45,6 +45,9 @@ class CheckOptions:
     ntp_exchange: bool = True
     aead: tuple[int, ...] = (nts_records.AEAD_AES_SIV_CMAC_256,)
     expect_cookies: int = 8
+    # Send the NTP exchange here instead of where NTS-KE pointed (cookies are not bound
+    # to an address: a planned move checks the new address with cookies from the old).
+    ntp_address: str | None = None
 
     def validate(self) -> None:
         if not self.name:
@@ -59,6 +62,8 @@ class CheckOptions:
             raise EndpointCheckError(f"expect_cookies must be at least 1, got {self.expect_cookies}")
         if not self.aead:
             raise EndpointCheckError("aead must list at least one AEAD algorithm id")
+        if self.ntp_address is not None and not cert_info.is_ip_address(self.ntp_address):
+            raise EndpointCheckError(f"ntp_address must be an IP address, got {self.ntp_address!r}")
         for aead_id in self.aead:
             if not 0 <= aead_id <= 0xFFFF:
                 raise EndpointCheckError(f"AEAD id {aead_id} is outside 0-65535")
@@ -117,7 +122,10 @@ def _ntp_section(
     address: str, ke: nts_session.KeResult, options: CheckOptions, problems: list[str]
 ) -> dict[str, Any]:
     server = ke.response.server
-    ntp_address = nts_session.resolve_ntp_server(server, address_family(address)) if server else address
+    if options.ntp_address:
+        ntp_address = options.ntp_address
+    else:
+        ntp_address = nts_session.resolve_ntp_server(server, address_family(address)) if server else address
     ntp_port = ke.response.port if ke.response.port is not None else nts_ntp.NTP_PORT
     result = nts_session.ntp_exchange(ntp_address, ntp_port, ke, options.timeout)
     response = result.response

@@ -35,6 +35,8 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.validate import 
 )
 
 SERVERS: tuple[str, ...] = ("chrony", "ntpsec")
+# Polls of the slowest client between staging a new cookie key and dropping the old.
+STAGE_WAIT_POLLS = 1.05
 # Longest client ntsrefresh the plan accepts: ten years.
 _MAX_NTSREFRESH_S = 10 * 365 * 86400.0
 
@@ -218,13 +220,20 @@ def planned_move_plan(
             prediction["count"] = count
             predictions.append(prediction)
         nak_clients = [p for p in predictions if p["path"] == "nak" and p["old_ke_at_earliest_s"] is not None]
+        # One poll of the slowest client (with chrony's up to 2 % jitter, rounded up to
+        # 5 %) between staging and dropping the old keys (_nts/ntskeys.py: every client
+        # that re-keyed within it holds new cookies); playbooks/planned_move.yml waits as long.
+        slowest_poll_s = STAGE_WAIT_POLLS * max(
+            2.0 ** parse_client(description).poll_range()[1] for description, _count in clients)
         steps.append(
             _step(
                 "rekey",
-                "Replace the cookie keys: restart chronyd without its saved keys (or ntsrotate 0, a new ntskeys "
-                "file and chronyc rekey)",
-                restart,
-                "Every old cookie gets an NTS NAK; the old address receives an NTS-KE burst within one poll.",
+                "Stage a fresh current cookie key keeping the old ones, wait one poll of the slowest client, then "
+                "drop the old keys (ntsops.nts.chrony_ntskeys; chronyc rekey under ntsrotate 0, or restarts)",
+                2 * restart + slowest_poll_s,
+                "Every cookie from before the staging gets an NTS NAK; a client that re-keyed within the last "
+                "poll holds cookies under the new key and is not NAKed (a NAK before its first valid response "
+                "would leave it silent). The old address receives an NTS-KE burst within one poll.",
             )
         )
     else:

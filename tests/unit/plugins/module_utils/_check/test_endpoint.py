@@ -387,3 +387,23 @@ def test_server_negotiating_an_impossible_name_is_a_problem_line(ke_server: Call
     server = ke_server(negotiating_response(b"ntp..example.net", 4123))
     result = check_endpoint(options_for(server, pki, ntp_exchange=True), addresses=["127.0.0.1"])
     assert result["problems"] == ["127.0.0.1: negotiated NTP server 'ntp..example.net' is not a valid host name"]
+
+
+def test_ntp_address_sends_the_exchange_there_with_the_cookies_of_the_ke_address(
+    ke_server: Callable[..., Any], pki: Any
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+        other.bind(("127.0.0.2", 0))
+        udp_port = other.getsockname()[1]
+        server = ke_server(negotiating_response(b"127.0.0.1", udp_port))
+        options = CheckOptions(name="localhost", port=server.port, ca_path=str(pki.ca_path), timeout=0.3,
+                               ntp_address="127.0.0.2")
+        entry = check_address("127.0.0.1", options)
+        request, _peer = other.recvfrom(65536)
+    assert entry["problems"] == [f"127.0.0.1: NTP response from port {udp_port} timed out after 0.3 s"]
+    assert request[0] & 0x3F == 0x23 and len(request) > 48  # an NTS request reached the other address
+
+
+def test_ntp_address_must_be_an_address() -> None:
+    with pytest.raises(EndpointCheckError, match="ntp_address"):
+        CheckOptions(name="localhost", ntp_address="time.example.net").validate()

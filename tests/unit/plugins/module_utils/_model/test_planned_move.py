@@ -28,7 +28,9 @@ def test_chrony_server_plan_steps_and_times() -> None:
     # NTPsec is the slowest: ten intervals of 1024 * (1 + 255/4096) + 2 s.
     assert times["watch"] == pytest.approx(10 * (P10 * (1 + 255 / 4096) + 2))
     assert times["keep_old_ke"] is None and times["retire_old"] is None
-    assert plan["move_expected_s"] == pytest.approx(3600 + 5 + 5 + 360 + 5 + times["watch"])
+    # rekey: stage (5 s), one poll of the slowest client with jitter (1.05 * 1024 s), switch (5 s)
+    assert times["rekey"] == pytest.approx(5 + 1.05 * P10 + 5)
+    assert plan["move_expected_s"] == pytest.approx(3600 + 5 + 5 + 360 + (5 + 1.05 * P10 + 5) + times["watch"])
     assert plan["ke_burst"] == {"window_s": [P10, pytest.approx(2 * P10 * 1.02)], "clients": 900}
     assert plan["old_ke"]["required"] is True
     assert "restarted" in plan["old_ke"]["until"]
