@@ -50,7 +50,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / ".collections"))
 
-from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import (  # noqa: E402
+from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import (
     recovery_time,
 )
 
@@ -159,8 +159,8 @@ def cleanup() -> None:
     run("podman", "network", "rm", "-f", NETWORK, check=False)
 
 
-def measure(args: argparse.Namespace) -> dict[str, Any]:
-    clients = [f"{PREFIX}c{i}" for i in range(args.clients)]
+def set_up(args: argparse.Namespace, clients: list[str]) -> None:
+    """The network, the server, the old-address host and the clients, steady on OLD."""
     pki = Path(tempfile.mkdtemp(prefix="ntpdrs-m-"))
     run("sh", str(REPO / "molecule" / "shared" / "make-test-pki.sh"), str(pki), SRV_NAME)
     (pki / "chrony.conf").write_text(CHRONY_CONF)
@@ -196,21 +196,31 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         raise RuntimeError("the clients did not get NTS cookies from the old address")
     time.sleep(3 * 2**args.poll)
 
-    # The change.
+
+def make_change(variant: str, clients: list[str]) -> float:
+    """Take OLD from the server (to the old-address host unless unreachable); its time."""
     old = f"{PREFIX}old"
     in_netns(old, "nft", "add", "table", "inet", "m")
     in_netns(old, "nft", "add", "chain", "inet", "m", "in", "{ type filter hook input priority 0 ; }")
     in_netns(old, "nft", "add", "rule", "inet", "m", "in", "ip", "daddr", OLD, "tcp", "dport", "4460",
              "tcp", "flags", "syn", "counter")
-    if args.variant == "dark":
+    if variant == "dark":
         in_netns(old, "nft", "add", "rule", "inet", "m", "in", "ip", "daddr", OLD, "drop")
     change = time.time()
     in_netns(f"{PREFIX}srv", "ip", "addr", "del", f"{OLD}/24", "dev", "eth0")
-    if args.variant != "unreachable":
+    if variant != "unreachable":
         in_netns(old, "ip", "addr", "add", f"{OLD}/24", "dev", "eth0")
     for name in clients:
         in_netns(name, "ip", "neigh", "flush", "all")
-    updated = False
+    return change
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    clients = [f"{PREFIX}c{i}" for i in range(args.clients)]
+    set_up(args, clients)
+    change = make_change(args.variant, clients)
+    old = f"{PREFIX}old"
+    updated, dns_at = False, 0.0
     answered: dict[str, float] = {}
     end = time.monotonic() + args.window
     while time.monotonic() < end and len(answered) < len(clients):
