@@ -61,6 +61,7 @@ OLD, NEW, OLD_HOST, SRV_NAME = "198.18.4.10", "198.18.4.11", "198.18.4.9", "ntp.
 SECCOMP = REPO / "molecule" / "ntpd-rs" / "seccomp-clock-noop.json"
 PREFIX = "ntpdrs-m-"
 ENV = {**os.environ, "CONTAINERS_CONF": str(REPO / "molecule" / "containers.conf")}
+COOKIES = re.compile(r"(?m)^ntp_source_nts_cookies_available\{[^}]*\} [1-9]")
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z")
 
 CHRONY_CONF = """local stratum 8
@@ -186,8 +187,8 @@ def set_up(args: argparse.Namespace, clients: list[str]) -> None:
     deadline = time.monotonic() + 8 * 2**args.poll + 60
     while time.monotonic() < deadline:
         if all(
-            "ntp_source_nts_cookies_available" in run("podman", "exec", n, "ntp-ctl", "-c", "/m/ntp.toml", "status",
-                                                      "-f", "prometheus", check=False)
+            COOKIES.search(run("podman", "exec", n, "ntp-ctl", "-c", "/m/ntp.toml", "status", "-f", "prometheus",
+                               check=False))
             for n in clients
         ):
             break
