@@ -22,9 +22,10 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.validate import 
     seconds,
 )
 
-CLIENTS: tuple[str, ...] = ("chrony-4.3", "chrony-4.4+", "ntpsec-1.2", "rfc8915")
+CLIENTS: tuple[str, ...] = ("chrony-4.3", "chrony-4.4+", "ntpsec-1.2", "ntpd-rs-1.4", "rfc8915")
 POLL_STATES: tuple[str, ...] = ("steady", "ramping")
-OLD_ADDRESS_BEHAVIOURS: tuple[str, ...] = ("dark", "refused", "other")
+# unreachable: the old address answers with ICMP host/network unreachable.
+OLD_ADDRESS_BEHAVIOURS: tuple[str, ...] = ("dark", "refused", "other", "unreachable")
 KE_FAILURES: tuple[str, ...] = ("connect", "tls")
 
 # Largest number of clients a fleet description may give.
@@ -119,6 +120,23 @@ SELECT_SAMPLES: dict[str, tuple[int, int]] = {
     "ntpsec-1.2": NTPSEC_SELECT_SAMPLES,
     "rfc8915": RFC_SELECT_SAMPLES,
 }
+# ntpd-rs 1.4.0 ntp-proto/src/cookiestash.rs MAX_COOKIES.
+NTPDRS_MAX_COOKIES = 8
+# ntpd-rs 1.4.0 ntp-proto/src/source.rs Reach: an 8-bit register shifted at every poll;
+# handle_timer() resets the source when it is empty (after STARTUP_TRIES_THRESHOLD 3
+# tries) or when no cookie is left.
+NTPDRS_REACH_BITS = 8
+# ntpd-rs 1.4.0 ntp-proto/src/source.rs handle_timer(): each poll timer is the poll
+# interval times U[1.01, 1.05].
+NTPDRS_POLL_JITTER_MIN = 0.01
+NTPDRS_POLL_JITTER_MAX = 0.05
+# ntpd-rs 1.4.0 ntpd/src/daemon/system.rs NETWORK_WAIT_PERIOD: spawn/mod.rs
+# spawner_task() starts the next NTS-KE this long after the previous one returned.
+NTPDRS_NETWORK_WAIT_S = 1.0
+# ntpd-rs 1.4.0 ntpd/src/daemon/keyexchange.rs key_exchange_client(): the TCP connect
+# has no timeout of its own, so towards a dark address it lasts the kernel's SYN
+# timeout: Linux net.ipv4.tcp_syn_retries 6 with a 1 s initial RTO, 1 + 2 + ... + 64 s.
+LINUX_TCP_SYN_TIMEOUT_S = 127.0
 
 # RFC 8915: servers send eight cookies.
 RFC_COOKIES = 8
@@ -140,6 +158,8 @@ class ClientBehaviour:
     max_cookies: int
     poll_jitter: float
     description: str
+    # The smallest stretch of a poll timer (ntpd-rs never polls early: U[1.01, 1.05]).
+    poll_jitter_min: float = 0.0
 
 
 BEHAVIOURS: dict[str, ClientBehaviour] = {
@@ -153,6 +173,19 @@ BEHAVIOURS: dict[str, ClientBehaviour] = {
     ),
     # NTPsec include/ntp.h NTP_MINPOLL 0, NTP_MAXPOLL 17.
     "ntpsec-1.2": ClientBehaviour("ntpsec-1.2", 0, 17, 6, 10, NTPSEC_MAX_COOKIES, NTPSEC_POLL_JITTER, "NTPsec 1.2"),
+    # ntpd-rs 1.4.0 ntp-proto/src/time_types.rs PollIntervalLimits default 4..10; the
+    # limits themselves are not bounded there, so the model takes RFC 5905's range.
+    "ntpd-rs-1.4": ClientBehaviour(
+        "ntpd-rs-1.4",
+        0,
+        17,
+        4,
+        10,
+        NTPDRS_MAX_COOKIES,
+        NTPDRS_POLL_JITTER_MAX,
+        "ntpd-rs 1.4 (Debian 13)",
+        NTPDRS_POLL_JITTER_MIN,
+    ),
     # RFC 5905 poll range.
     "rfc8915": ClientBehaviour("rfc8915", 0, 17, 6, 10, RFC_COOKIES, 0.0, "RFC 8915 reference client"),
 }

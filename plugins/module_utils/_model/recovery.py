@@ -24,6 +24,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
     CHRONY_KE_FACTOR,
     CHRONY_KE_MAX_EXP,
     KE_FAILURES,
+    NTPDRS_NETWORK_WAIT_S,
     NTPSEC_KE_RETRY_S,
     RFC_KE_FIRST_RETRY_S,
     RFC_KE_MAX_RETRY_S,
@@ -112,7 +113,9 @@ def ke_retry_schedule(client: str, failure: str, attempts: int) -> list[float]:
     NKE_RETRY_FACTOR2_CONNECT) and 10 once a handshake failed on its merits or
     completed (NKE_RETRY_FACTOR2_TLS). The retry happens at the first poll after the
     wait. NTPsec 1.2: dns_take_status() waits 2^12 s after every failed lookup or
-    NTS-KE, whatever the failure. RFC 8915: 10 s, times 1.5 each time, at most 5 days.
+    NTS-KE, whatever the failure. ntpd-rs 1.4: spawn/mod.rs spawner_task() retries
+    NETWORK_WAIT_PERIOD (1 s) after each failed attempt returned, whatever the failure.
+    RFC 8915: 10 s, times 1.5 each time, at most 5 days.
     """
     behaviour_of(client)
     choice(failure, "failure", KE_FAILURES)
@@ -122,6 +125,8 @@ def ke_retry_schedule(client: str, failure: str, attempts: int) -> list[float]:
         return [2.0 ** min(factor + n - 1, CHRONY_KE_MAX_EXP) for n in range(1, count + 1)]
     if client == "ntpsec-1.2":
         return [NTPSEC_KE_RETRY_S] * count
+    if client == "ntpd-rs-1.4":
+        return [NTPDRS_NETWORK_WAIT_S] * count
     schedule, wait = [], RFC_KE_FIRST_RETRY_S
     for _client in range(count):
         schedule.append(wait)

@@ -32,6 +32,11 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
     CHRONY_NTSKE_CLIENT_TIMEOUT_S,
     CHRONY_POLL_JITTER,
     CHRONY_REACH_BITS,
+    LINUX_TCP_SYN_TIMEOUT_S,
+    NTPDRS_NETWORK_WAIT_S,
+    NTPDRS_POLL_JITTER_MAX,
+    NTPDRS_POLL_JITTER_MIN,
+    NTPDRS_REACH_BITS,
     NTPSEC_KE_RETRY_S,
     NTPSEC_KE_TIMEOUT_S,
     NTPSEC_MINPKT_S,
@@ -331,6 +336,50 @@ class NtpsecPlan(Plan):
         raise gave_up()
 
 
+class NtpdrsPlan(Plan):
+    """ntpd-rs 1.4: reset after 8 unanswered polls, then NTS-KE every second.
+
+    ntp-proto/src/source.rs handle_timer() resets the source at the first timer that
+    finds the 8-bit reach register empty (the 9th after the last answer, so 8 polls
+    after the first unanswered one) or no cookie left (after ``cookies`` polls); an
+    EHOSTUNREACH/ENETUNREACH from the socket restarts it at once
+    (ntpd/src/daemon/ntp_source.rs, MsgForSystem::NetworkIssue), at the first
+    unanswered poll or, at the latest, the next send. On reset, spawn/mod.rs
+    spawner_task() runs spawn/nts.rs try_spawn() at once: key_exchange_client()
+    connects to (name, port), which resolves the name each time; a failed attempt is
+    retried NETWORK_WAIT_PERIOD (1 s) after it returned, with no back-off; a connect to
+    a dark address lasts the kernel's SYN timeout. A fresh attempt creates a source
+    that polls at once (ntp_source.rs: the first poll timer is zero), so recovery is
+    at the attempt. NTS NAKs are ignored (source.rs is_kiss_ntsn).
+    """
+
+    def __init__(self, spec: ClientSpec, poll: int, latest: bool, jitter: float | None = None) -> None:
+        if jitter is None:
+            jitter = NTPDRS_POLL_JITTER_MAX if latest else NTPDRS_POLL_JITTER_MIN
+        self.interval = 2.0**poll * (1.0 + jitter)
+        self.first_interval = self.interval
+        if spec.old_address == "unreachable":
+            self.first_at = self.interval if latest else 0.0
+        else:
+            self.first_at = min(spec.cookies, NTPDRS_REACH_BITS) * self.interval
+        connect = LINUX_TCP_SYN_TIMEOUT_S if spec.old_address == "dark" else 0.0
+        self.period = connect + NTPDRS_NETWORK_WAIT_S
+
+    def gap(self, n: int) -> float:
+        return self.period
+
+    def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
+        n = 0
+        if start > self.first_at:
+            n = math.ceil((start - self.first_at) / self.period - 1e-12)
+        for _attempt in range(MAX_ATTEMPTS):
+            at = self.first_at + n * self.period
+            if at >= start:
+                yield Attempt(at, at)
+            n += 1
+        raise gave_up()
+
+
 class RfcPlan(Plan):
     """RFC 8915 reference client (assumptions in docs/recovery-model.md).
 
@@ -401,4 +450,6 @@ def make_plan(
         return ChronyPlan(spec, poll, latest, postpone, jitter, holdoff_end=holdoff, burst=burst)
     if spec.client == "ntpsec-1.2":
         return NtpsecPlan(spec, poll, latest, jitter)
+    if spec.client == "ntpd-rs-1.4":
+        return NtpdrsPlan(spec, poll, latest, jitter)
     return RfcPlan(spec, poll)

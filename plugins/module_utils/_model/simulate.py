@@ -76,10 +76,10 @@ def _counts(total: int, shares: Sequence[float]) -> list[int]:
 
 
 def _jitter_levels(spec: ClientSpec) -> list[float]:
-    top = spec.behaviour.poll_jitter
-    if top == 0.0:
-        return [0.0]
-    return [top * level / (_JITTER_LEVELS - 1) for level in range(_JITTER_LEVELS)]
+    top, bottom = spec.behaviour.poll_jitter, spec.behaviour.poll_jitter_min
+    if top == bottom:
+        return [top]
+    return [bottom + (top - bottom) * level / (_JITTER_LEVELS - 1) for level in range(_JITTER_LEVELS)]
 
 
 def simulate_fleet(

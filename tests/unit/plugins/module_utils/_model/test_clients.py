@@ -9,7 +9,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.validate import 
 
 
 def test_clients_are_the_documented_ids() -> None:
-    assert CLIENTS == ("chrony-4.3", "chrony-4.4+", "ntpsec-1.2", "rfc8915")
+    assert CLIENTS == ("chrony-4.3", "chrony-4.4+", "ntpsec-1.2", "ntpd-rs-1.4", "rfc8915")
 
 
 @pytest.mark.parametrize(

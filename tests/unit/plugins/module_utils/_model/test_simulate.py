@@ -54,8 +54,11 @@ def test_arrival_curve_integrates_to_n(use_numpy: bool) -> None:
     assert result.clients == 5_001
     for width in (1.0, 60.0):
         assert sum(arrival_histogram(result.ke_s, width)) == 5_001
-    counts = [int(sum(1 for k in result.kind_index if k == i)) for i in range(4)]
-    assert counts == [1250, 1250, 1250, 1251] or sorted(counts) == [1250, 1250, 1250, 1251]
+    kinds = len(CLIENTS)
+    counts = [int(sum(1 for k in result.kind_index if k == i)) for i in range(kinds)]
+    # Equal shares: each kind gets 5001 // kinds, one of them the remainder too.
+    expected = [5_001 // kinds] * (kinds - 1) + [5_001 // kinds + 5_001 % kinds]
+    assert sorted(counts) == sorted(expected)
 
 
 def test_numpy_and_pure_paths_agree() -> None:
