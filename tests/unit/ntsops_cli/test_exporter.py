@@ -15,12 +15,13 @@ from ansible_collections.ntsops.nts.plugins.module_utils._check.exporter_config 
     ExporterConfigError,
     parse_config,
 )
+
 from ntsops_cli import exporter
 from ntsops_cli.main import main
 
 
 def _fetch(base: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(base + path, headers=headers or {})
+    request = urllib.request.Request(base + path, headers=headers or {})  # noqa: S310 - loopback test server
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback test server
             return response.status, response.read().decode()

@@ -139,7 +139,7 @@ def test_allowed_targets_limit_names_addresses_networks_and_ports() -> None:
 
 
 def test_listen_addresses() -> None:
-    assert parse_listen("0.0.0.0:9816") == ("0.0.0.0", 9816)
+    assert parse_listen("0.0.0.0:9816") == ("0.0.0.0", 9816)  # noqa: S104 - parsing only
     assert parse_listen("[::]:9816") == ("::", 9816)
     with pytest.raises(ExporterConfigError, match="ADDRESS:PORT"):
         parse_listen("[::]")
