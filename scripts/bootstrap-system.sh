@@ -5,6 +5,9 @@
 # chrony and ntpsec conflict as packages and start services when installed, so the
 # daemons the tests run are unpacked from their .deb files (dpkg -x) into
 # .cache/daemons instead of being installed; only their libraries are installed.
+# prometheus (the server and promtool, for `make rules-test` and the exporter's
+# integration test) is unpacked the same way: installing the package would start
+# and enable a prometheus service on this machine.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,3 +65,4 @@ unpack() {
 
 unpack chrony usr/sbin/chronyd
 unpack ntpsec usr/sbin/ntpd
+unpack prometheus usr/bin/promtool
