@@ -1,0 +1,249 @@
+"""``ntsops exporter`` scraped by a real Prometheus (Debian's binary) with the shipped alert rules,
+probing a real chronyd NTS server and a hostile peer with an expired certificate; and the
+exporter alone against a scrape storm and peers that stall.
+
+Everything runs on loopback: chronyd (no clock access, harness/daemons.py), the hostile
+peers (harness/hostile.py), the exporter and Prometheus, each on a free port; all are
+stopped at the end of the test.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness.daemons import CHRONYC, free_port
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+PROMETHEUS = REPO / ".cache" / "daemons" / "prometheus" / "usr" / "bin" / "prometheus"
+RULES = REPO / "extras" / "monitoring" / "prometheus" / "ntsops.rules.yml"
+# Start-up of Python with the check's imports, or of Prometheus, on a busy 2-core machine.
+START_TIMEOUT = 30.0
+
+
+def _get(url: str, timeout: float = 10.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _wait_http(url: str, proc: subprocess.Popen[str], what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited with {proc.returncode}:\n{proc.stderr.read() if proc.stderr else ''}")
+        try:
+            if _get(url, timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not answer {url} within {START_TIMEOUT} s")
+
+
+@pytest.fixture
+def start_process() -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+
+    def start(argv: list[str], log: Path) -> subprocess.Popen[str]:
+        handle = log.open("w")
+        proc = subprocess.Popen(argv, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT, text=True)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in reversed(started):
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def _exporter(tmp_path: Path, start: Callable[..., Any], config: dict[str, Any]) -> str:
+    port = free_port()
+    path = tmp_path / "exporter.yml"
+    # JSON is YAML: the exporter reads it with the same loader.
+    path.write_text(json.dumps({"listen": f"127.0.0.1:{port}", **config}, indent=2))
+    proc = start([sys.executable, "-m", "ntsops_cli", "exporter", "--config", str(path)], tmp_path / "exporter.log")
+    base = f"http://127.0.0.1:{port}"
+    _wait_http(base + "/metrics", proc, "ntsops exporter")
+    return base
+
+
+def _module(test_ca: Any, **extra: Any) -> dict[str, Any]:
+    return {"ca_file": str(test_ca.cert_path), "timeout": 2, "probe_timeout": 6, **extra}
+
+
+def _samples(text: str, metric: str) -> dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(metric + "{") or line.startswith(metric + " "):
+            labels, _space, value = line.rpartition(" ")
+            out[labels] = float(value)
+    return out
+
+
+def _prom_query(base: str, query: str) -> list[dict[str, Any]]:
+    status, body = _get(f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": query}))
+    assert status == 200, body
+    result: list[dict[str, Any]] = json.loads(body)["data"]["result"]
+    return result
+
+
+def test_prometheus_fires_the_certificate_alert_for_the_expired_peer_only(
+    tmp_path: Path, chrony_loopback: Any, hostile: Any, test_ca: Any, start_process: Any
+) -> None:
+    expired = hostile("expired_cert")
+    healthy_target = f"localhost:{chrony_loopback.ntsport}"
+    expired_target = f"127.0.0.1:{expired.port}"
+    exporter = _exporter(tmp_path, start_process, {
+        "min_interval": 1,
+        "allowed_targets": [healthy_target, expired_target],
+        "modules": {"nts": _module(test_ca)},
+        "chrony_serverstats": {
+            "command": [str(CHRONYC), "-h", str(chrony_loopback.socket_path), "serverstats"],
+        },
+    })
+    exporter_address = exporter.removeprefix("http://")
+    prom_port = free_port()
+    config = {
+        "global": {"scrape_interval": "2s", "scrape_timeout": "2s", "evaluation_interval": "1s"},
+        "rule_files": [str(RULES)],
+        "scrape_configs": [
+            {
+                # The blackbox_exporter layout the README shows: the target becomes a parameter.
+                "job_name": "nts",
+                "metrics_path": "/probe",
+                "params": {"module": ["nts"]},
+                "static_configs": [{"targets": [healthy_target, expired_target]}],
+                "relabel_configs": [
+                    {"source_labels": ["__address__"], "target_label": "__param_target"},
+                    {"source_labels": ["__param_target"], "target_label": "instance"},
+                    {"target_label": "__address__", "replacement": exporter_address},
+                ],
+            },
+            {"job_name": "ntsops_exporter", "static_configs": [{"targets": [exporter_address]}]},
+        ],
+    }
+    prom_config = tmp_path / "prometheus.yml"
+    prom_config.write_text(json.dumps(config, indent=2))
+    prom = start_process([
+        str(PROMETHEUS), f"--config.file={prom_config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn",
+    ], tmp_path / "prometheus.log")
+    prom_base = f"http://127.0.0.1:{prom_port}"
+    _wait_http(prom_base + "/-/ready", prom, "prometheus")
+
+    # Bounded: rules evaluate every second, scrapes every 2 s.
+    alerts: list[dict[str, Any]] = []
+    healthy_up: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _status, body = _get(f"{prom_base}/api/v1/alerts")
+        alerts = json.loads(body)["data"]["alerts"]
+        healthy_up = _prom_query(prom_base, f'ntsops_nts_up{{instance="{healthy_target}"}}')
+        fired = [a for a in alerts if a["labels"]["alertname"] == "NtsCertificateExpired" and a["state"] == "firing"]
+        if fired and healthy_up:
+            break
+        time.sleep(1)
+    else:
+        log = (tmp_path / "exporter.log").read_text()[-2000:]
+        raise AssertionError(f"NtsCertificateExpired did not fire within 60 s: {alerts}\nexporter log:\n{log}")
+    # Let a few more rule evaluations pass over the healthy target's series.
+    time.sleep(5)
+    _status, body = _get(f"{prom_base}/api/v1/alerts")
+    alerts = json.loads(body)["data"]["alerts"]
+
+    by_instance: dict[str, list[tuple[str, str]]] = {}
+    for alert in alerts:
+        by_instance.setdefault(alert["labels"].get("instance", ""), []).append(
+            (alert["labels"]["alertname"], alert["state"])
+        )
+    assert ("NtsCertificateExpired", "firing") in by_instance[expired_target]
+    # The expired peer also fails the check: that alert waits its 5 minutes (pending).
+    assert ("NtsEndpointDown", "pending") in by_instance[expired_target]
+    assert healthy_target not in by_instance, by_instance[healthy_target]
+
+    # The healthy chronyd passes on every address, through Prometheus; the expired peer fails.
+    assert healthy_up and all(float(s["value"][1]) == 1 for s in healthy_up)
+    ratio = _prom_query(prom_base, "ntsops_nts_cert_lifetime_left_ratio")
+    by_target = {s["metric"]["instance"]: float(s["value"][1]) for s in ratio}
+    assert by_target[expired_target] == 0
+    assert 0.9 < by_target[healthy_target] <= 1
+    # Server side: chronyd's serverstats through the exporter's /metrics; every probe was an NTS-KE.
+    accepted = _prom_query(prom_base, "ntsops_chrony_nts_ke_connections_accepted_total")
+    assert accepted and float(accepted[0]["value"][1]) >= 1
+    probes = _prom_query(prom_base, 'sum(ntsops_exporter_probes_total{result="fresh"})')
+    assert float(probes[0]["value"][1]) >= 2
+
+
+def test_a_scrape_storm_is_one_probe_and_refused_targets_are_never_contacted(
+    tmp_path: Path, chrony_loopback: Any, test_ca: Any, start_process: Any
+) -> None:
+    target = f"localhost:{chrony_loopback.ntsport}"
+    exporter = _exporter(tmp_path, start_process, {
+        "min_interval": 60,
+        "max_concurrent_probes": 2,
+        "allowed_targets": [target],
+        "modules": {"nts": _module(test_ca, ntp_exchange=False)},
+    })
+    before = chrony_loopback.serverstats()["NTS-KE connections accepted"]
+    url = f"{exporter}/probe?" + urllib.parse.urlencode({"target": target, "module": "nts"})
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _i: _get(url), range(100)))
+    assert all(status == 200 for status, _body in answers)
+    assert all('ntsops_nts_up{name="localhost",address="127.0.0.1"} 1' in body for _status, body in answers)
+    after = chrony_loopback.serverstats()["NTS-KE connections accepted"]
+    assert after - before == 1
+
+    # Another port of the same host, and another host: refused before any connection.
+    other = f"localhost:{chrony_loopback.port}"
+    assert _get(f"{exporter}/probe?target={other}&module=nts")[0] == 403
+    assert _get(f"{exporter}/probe?target=evil.example&module=nts")[0] == 403
+    assert _get(f"{exporter}/probe?target=localhost%3B%20rm&module=nts")[0] == 400
+    assert chrony_loopback.serverstats()["NTS-KE connections accepted"] == after
+    _status, metrics = _get(f"{exporter}/metrics")
+    counts = _samples(metrics, "ntsops_exporter_probes_total")
+    assert counts['ntsops_exporter_probes_total{module="nts",result="fresh"}'] == 1
+    assert sum(counts.values()) == 100
+    rejected = _samples(metrics, "ntsops_exporter_probe_rejections_total")
+    assert rejected['ntsops_exporter_probe_rejections_total{reason="not_allowed"}'] == 2
+    assert rejected['ntsops_exporter_probe_rejections_total{reason="bad_target"}'] == 1
+
+
+@pytest.mark.parametrize("behaviour", ["silent", "never_ending_records"])
+def test_a_stalling_peer_cannot_hold_a_probe_past_its_timeout(
+    tmp_path: Path, hostile: Any, test_ca: Any, start_process: Any, behaviour: str
+) -> None:
+    peer = hostile(behaviour)
+    exporter = _exporter(tmp_path, start_process, {
+        "min_interval": 0,
+        "modules": {"nts": _module(test_ca, timeout=1, probe_timeout=3)},
+    })
+    url = f"{exporter}/probe?target=127.0.0.1:{peer.port}&module=nts"
+    began = time.monotonic()
+    status, body = _get(url, timeout=30)
+    elapsed = time.monotonic() - began
+    assert status == 200
+    assert 'ntsops_nts_up{name="127.0.0.1",address="127.0.0.1"} 0' in body or (
+        'ntsops_nts_check_status{name="127.0.0.1"} 3' in body
+    )
+    assert elapsed < 3 + 1.0  # probe_timeout plus HTTP
+    # The exporter is still there and answers the next scrape.
+    assert _get(f"{exporter}/metrics")[0] == 200
