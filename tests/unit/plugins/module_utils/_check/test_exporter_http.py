@@ -1,4 +1,4 @@
-"""ntsops exporter's HTTP layer on loopback, with a canned prober: status codes, messages, config errors."""
+"""The exporter's HTTP layer on loopback, with a canned prober: status codes, messages, config errors."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible_collections.ntsops.nts.plugins.module_utils._check import exporter_http as exporter
 from ansible_collections.ntsops.nts.plugins.module_utils._check.exporter_config import (
     ExporterConfigError,
     parse_config,
 )
 
-from ntsops_cli import exporter
 from ntsops_cli.main import main
 
 
