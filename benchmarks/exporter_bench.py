@@ -104,7 +104,7 @@ def latency(base: str, target: str, pid: int, count: int) -> dict[str, Any]:
     }
 
 
-def throughput(base: str, target: str, pid: int, server_pid: int, workers: int, seconds: float) -> dict[str, Any]:
+def throughput(base: str, target: str, pid: int, server_pid: int, *, workers: int, seconds: float) -> dict[str, Any]:
     stop = time.monotonic() + seconds
     lock = threading.Lock()
     counts = {"done": 0, "passed": 0}
@@ -165,7 +165,7 @@ def main() -> int:
             print("latency:", json.dumps(report["latency"]))
             report["throughput"] = []
             for workers in CONCURRENCY:
-                row = throughput(base, target, proc.pid, server_pid, workers, args.seconds)
+                row = throughput(base, target, proc.pid, server_pid, workers=workers, seconds=args.seconds)
                 report["throughput"].append(row)
                 print("throughput:", json.dumps(row))
         finally:

@@ -247,3 +247,81 @@ def test_a_stalling_peer_cannot_hold_a_probe_past_its_timeout(
     assert elapsed < 3 + 1.0  # probe_timeout plus HTTP
     # The exporter is still there and answers the next scrape.
     assert _get(f"{exporter}/metrics")[0] == 200
+
+
+def _nsupdate(pair: Any, commands: str) -> None:
+    script = f"server {pair.primary_address} {pair.port}\nzone example.test\n{commands}\nsend\n"
+    result = pair.netns.run(["nsupdate", "-k", str(pair.key_file)], input=script, timeout=30)
+    assert result.returncode == 0, result.stderr
+
+
+def _wait_served(pair: Any, name: str, want: list[str]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if all(pair.dig(server, name, "A") == want for server in (pair.primary_address, pair.secondary_address)):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name} A {want} did not reach both servers within 20 s")
+
+
+def test_dns_consistency_against_two_real_bind_servers(tmp_path: Path) -> None:
+    """The exporter's DNS series from a real primary and secondary named (tests/integration/dns/ddns_lab.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "dns"))
+    from ddns_lab import PROXY_ADDRESS, bind_pair  # noqa: PLC0415 - needs the dns folder on sys.path
+
+    name = "exporter.example.test"
+    with bind_pair() as pair:
+        _nsupdate(pair, f"update add {name} 120 A 198.51.100.77")
+        _wait_served(pair, name, ["198.51.100.77"])
+        servers = [f"{pair.primary_address}:{pair.port}", f"{pair.secondary_address}:{pair.port}",
+                   f"{PROXY_ADDRESS}:{pair.port}"]  # nothing listens on the third
+        config = {
+            "listen": "127.0.0.1:9816",  # the namespace's own loopback
+            "min_interval": 0,
+            "modules": {"nts": {"timeout": 1, "probe_timeout": 8, "ntp_exchange": False, "dns": {
+                "servers": servers, "expected_ipv4": ["198.51.100.77"], "max_ttl": 60}}},
+        }
+        path = tmp_path / "exporter.yml"
+        path.write_text(json.dumps(config))
+        with (tmp_path / "exporter.log").open("wb") as log:
+            proc = pair.netns.popen([sys.executable, "-m", "ntsops_cli", "exporter", "--config", str(path)],
+                                    cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            fetch = (
+                "import sys, time, urllib.request\n"
+                "for _ in range(100):\n"
+                "    try:\n"
+                "        print(urllib.request.urlopen(sys.argv[1], timeout=20).read().decode()); break\n"
+                "    except OSError:\n"
+                "        time.sleep(0.2)\n"
+            )
+            url = f"http://127.0.0.1:9816/probe?target={name}&module=nts"
+
+            def scrape() -> str:
+                result = pair.netns.run([sys.executable, "-c", fetch, url], timeout=60)
+                log_text = (tmp_path / "exporter.log").read_text()
+                assert result.returncode == 0 and result.stdout, (result.stderr, log_text)
+                return result.stdout
+
+            first = scrape()
+            primary, secondary, dead = (f'name="{name}",server="{s}"' for s in servers)
+            for server in (primary, secondary):
+                assert f"ntsops_dns_server_up{{{server}}} 1" in first
+                assert f'ntsops_dns_record_matches_expected{{{server},family="ipv4"}} 1' in first
+                assert f'ntsops_dns_record_ttl_seconds{{{server},family="ipv4"}} 120' in first
+                assert f'ntsops_dns_record{{{server},family="ipv4",value="198.51.100.77"}} 1' in first
+                assert f'ntsops_dns_record_addresses{{{server},family="ipv6"}} 0' in first
+            assert f"ntsops_dns_server_up{{{dead}}} 0" in first
+            assert f'ntsops_dns_ttl_budget_seconds{{name="{name}"}} 60' in first
+
+            # The address moves in DNS but the exporter still expects the old one.
+            _nsupdate(pair, f"update delete {name} A\nupdate add {name} 30 A 198.51.100.78")
+            _wait_served(pair, name, ["198.51.100.78"])
+            second = scrape()
+            for server in (primary, secondary):
+                assert f'ntsops_dns_record_matches_expected{{{server},family="ipv4"}} 0' in second
+                assert f'ntsops_dns_record_ttl_seconds{{{server},family="ipv4"}} 30' in second
+                assert f'ntsops_dns_record{{{server},family="ipv4",value="198.51.100.78"}} 1' in second
+        finally:
+            proc.terminate()
+            proc.wait(10)
