@@ -89,7 +89,7 @@ def latency(base: str, target: str, pid: int, count: int) -> dict[str, Any]:
     probe(base, target, "m0")  # warm: imports and the TLS context are loaded on first use
     cpu_before = herdlab.cpu_seconds([pid])
     walls, passed = [], 0
-    for _ in range(count):
+    for _probe in range(count):
         wall, ok = probe(base, target, "m0")
         walls.append(wall)
         passed += ok

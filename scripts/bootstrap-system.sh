@@ -66,3 +66,8 @@ unpack() {
 unpack chrony usr/sbin/chronyd
 unpack ntpsec usr/sbin/ntpd
 unpack prometheus usr/bin/promtool
+# ntpq (in the ntpsec package) needs NTPsec's Python module; its ntpc.py looks for
+# libntpc.so next to itself first, so the unpacked copy needs no system path.
+unpack python3-ntp usr/lib/python3/dist-packages/ntp/ntpc.py
+NTP_PY="$DAEMONS/python3-ntp/usr/lib/python3/dist-packages/ntp"
+[ -e "$NTP_PY/libntpc.so" ] || ln -s ../../../x86_64-linux-gnu/ntp/libntpc.so.1.1.0 "$NTP_PY/libntpc.so"

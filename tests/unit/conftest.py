@@ -9,7 +9,7 @@ import pytest
 
 Exposition = tuple[dict[str, tuple[str, str]], list[tuple[str, dict[str, str], float]]]
 
-_SAMPLE = re.compile(r'^([a-z_]+)(?:\{((?:[a-z_]+="(?:[^"\\]|\\.)*",?)*)\})? (\S+)$')
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-z_]+="(?:[^"\\]|\\.)*",?)*)\})? (\S+)$')
 
 
 def _parse_exposition(text: str) -> Exposition:

@@ -103,8 +103,8 @@ class _Allowed:
 
 
 @dataclasses.dataclass(frozen=True)
-class ChronyServerstats:
-    """Run this chronyc command line and expose its serverstats on /metrics."""
+class CounterCommand:
+    """Run this command line (chronyc serverstats, ntpq -c ntsinfo) and expose its counters on /metrics."""
 
     command: tuple[str, ...]
     timeout: float = 2.0
@@ -117,7 +117,8 @@ class ExporterConfig:
     max_concurrent_probes: int = DEFAULT_MAX_CONCURRENT
     min_interval: float = DEFAULT_MIN_INTERVAL
     allowed_targets: tuple[_Allowed, ...] | None = None
-    chrony_serverstats: ChronyServerstats | None = None
+    chrony_serverstats: CounterCommand | None = None
+    ntpsec_ntsinfo: CounterCommand | None = None
 
     def module(self, name: str) -> Module:
         try:
@@ -323,7 +324,7 @@ def _allowed(value: Any, path: str) -> tuple[_Allowed, ...] | None:
     out = []
     for index, item in enumerate(value):
         text = str(item)
-        host_part, _, tail = text.partition("/")
+        host_part, _slash, tail = text.partition("/")
         if tail:
             try:
                 network = ipaddress.ip_network(text, strict=False)
@@ -342,7 +343,7 @@ def _allowed(value: Any, path: str) -> tuple[_Allowed, ...] | None:
     return tuple(out)
 
 
-def _serverstats(value: Any, path: str) -> ChronyServerstats | None:
+def _counter_command(value: Any, path: str) -> CounterCommand | None:
     if value is None:
         return None
     data = _mapping(value, path)
@@ -350,14 +351,14 @@ def _serverstats(value: Any, path: str) -> ChronyServerstats | None:
     command = data.get("command")
     if not isinstance(command, list) or not command or not all(isinstance(a, str) and a for a in command):
         raise ExporterConfigError(f"{path}.command", "must be a list of strings (argv), e.g. [chronyc, serverstats]")
-    return ChronyServerstats(tuple(command), _number(data, "timeout", path, 2.0))
+    return CounterCommand(tuple(command), _number(data, "timeout", path, 2.0))
 
 
 def parse_config(data: Any) -> ExporterConfig:
     """The exporter's configuration from the loaded YAML document."""
     top = _mapping(data, "")
     _known(top, "", ("listen", "max_concurrent_probes", "min_interval", "allowed_targets", "modules",
-                     "chrony_serverstats"))
+                     "chrony_serverstats", "ntpsec_ntsinfo"))
     modules_data = _mapping(top.get("modules"), "modules")
     if not modules_data:
         raise ExporterConfigError("modules", "at least one module is needed")
@@ -380,7 +381,8 @@ def parse_config(data: Any) -> ExporterConfig:
         or DEFAULT_MAX_CONCURRENT,
         min_interval=float(min_interval),
         allowed_targets=_allowed(top.get("allowed_targets"), "allowed_targets"),
-        chrony_serverstats=_serverstats(top.get("chrony_serverstats"), "chrony_serverstats"),
+        chrony_serverstats=_counter_command(top.get("chrony_serverstats"), "chrony_serverstats"),
+        ntpsec_ntsinfo=_counter_command(top.get("ntpsec_ntsinfo"), "ntpsec_ntsinfo"),
     )
 
 

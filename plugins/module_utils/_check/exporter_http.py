@@ -123,7 +123,7 @@ def load_config(path: str) -> ExporterConfig:
 # ---------------------------------------------------------------- the server
 
 
-def run_chronyc(command: tuple[str, ...], timeout: float) -> str:
+def run_counter_command(command: tuple[str, ...], timeout: float) -> str:
     completed = subprocess.run(  # noqa: S603 - the argv comes from the operator's config file
         list(command), capture_output=True, text=True, timeout=timeout, check=True
     )
@@ -147,7 +147,7 @@ class Exporter:
         config: ExporterConfig,
         *,
         prober: Callable[[exporter_config.Module, exporter_config.Target], str] = probe.probe,
-        chronyc: Callable[[tuple[str, ...], float], str] = run_chronyc,
+        chronyc: Callable[[tuple[str, ...], float], str] = run_counter_command,
     ) -> None:
         self.config = config
         self.gate = probe_gate.ProbeGate(config.max_concurrent_probes, config.min_interval)
@@ -199,14 +199,18 @@ class Exporter:
         return 200, outcome.text
 
     def metrics(self) -> str:
-        extra = []
-        stats_config = self.config.chrony_serverstats
-        if stats_config is not None:
+        extra: list[Any] = []
+        sources = (
+            (self.config.chrony_serverstats, daemon_status.chronyc_serverstats, serverstats.chrony_families),
+            (self.config.ntpsec_ntsinfo, daemon_status.ntpq_ntsinfo, serverstats.ntpsec_families),
+        )
+        for command, parse, families in sources:
+            if command is None:
+                continue
             try:
-                text = self._chronyc(stats_config.command, stats_config.timeout)
-                extra = serverstats.chrony_families(daemon_status.chronyc_serverstats(text), True)
+                extra += families(parse(self._chronyc(command.command, command.timeout)), True)
             except (OSError, subprocess.SubprocessError):
-                extra = serverstats.chrony_families({}, False)
+                extra += families({}, False)
         return self.stats.render(self.gate.in_flight, extra)
 
 
@@ -282,15 +286,15 @@ def run(args: argparse.Namespace) -> int:
         listen = args.listen or config.listen
         host, port = exporter_config.parse_listen(listen, "--listen" if args.listen else "listen")
     except ExporterConfigError as exc:
-        print(f"ntsops exporter: {exc}", file=sys.stderr)
+        sys.stderr.write(f"ntsops exporter: {exc}\n")
         return 2
     if args.check_config:
-        print(f"ntsops exporter: {args.config}: {len(config.modules)} modules, listen {listen}")
+        sys.stdout.write(f"ntsops exporter: {args.config}: {len(config.modules)} modules, listen {listen}\n")
         return 0
     try:
         server = Server((host, port), Exporter(config))
     except OSError as exc:
-        print(f"ntsops exporter: cannot listen on {listen}: {exc.strerror}", file=sys.stderr)
+        sys.stderr.write(f"ntsops exporter: cannot listen on {listen}: {exc.strerror}\n")
         return 2
 
     def stop(_signum: int, _frame: Any) -> None:
@@ -298,7 +302,8 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"ntsops exporter: listening on {listen}", file=sys.stderr, flush=True)
+    sys.stderr.write(f"ntsops exporter: listening on {listen}\n")
+    sys.stderr.flush()
     with server:
         server.serve_forever()
     return 0

@@ -1,12 +1,13 @@
 # Copyright: ntsops contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Server-side counters as Prometheus series: chrony's ``serverstats``.
+"""Server-side counters as Prometheus series: chrony's ``serverstats`` and NTPsec's ``ntsinfo``.
 
 chronyc prints one ``label : value`` line per counter (chrony's client.c,
-``process_cmd_serverstats``); :func:`daemon_status.chronyc_serverstats` parses
-them. Each label becomes ``ntsops_chrony_<label in snake case>``, so a counter a
-newer chrony adds shows up without a code change. The counters only grow while
-chronyd runs; the span and held-timestamp lines are gauges.
+``process_cmd_serverstats``), and so does NTPsec's ``ntpq -c ntsinfo``
+(ntpclients/ntpq.py, ``do_ntsinfo``); :mod:`daemon_status` parses both. Each label
+becomes ``ntsops_chrony_<label in snake case>`` or ``ntsops_ntpsec_<...>_total``,
+so a counter a newer daemon adds shows up without a code change. The counters only
+grow while the daemon runs; chrony's span and held-timestamp lines are gauges.
 """
 
 from __future__ import annotations
@@ -48,4 +49,19 @@ def chrony_families(stats: Mapping[str, int], up: bool) -> list[prometheus.Famil
         families.append(
             (metric, KNOWN.get(label, f"chronyc serverstats: {label}."), [prometheus.sample(metric, {}, value)])
         )
+    return families
+
+
+def ntpsec_families(stats: Mapping[str, int], up: bool) -> list[prometheus.Family]:
+    """``ntsops_ntpsec_ntsinfo_up`` and one counter family per ``ntpq -c ntsinfo`` line."""
+    families: list[prometheus.Family] = [
+        (
+            "ntsops_ntpsec_ntsinfo_up",
+            "1 when ntpq -c ntsinfo answered, else 0.",
+            [prometheus.sample("ntsops_ntpsec_ntsinfo_up", {}, up)],
+        )
+    ]
+    for label, value in stats.items():
+        metric = "ntsops_ntpsec_" + re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_") + "_total"
+        families.append((metric, f"ntpq ntsinfo: {label}.", [prometheus.sample(metric, {}, value)]))
     return families

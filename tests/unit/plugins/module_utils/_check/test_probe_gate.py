@@ -88,7 +88,7 @@ def test_a_stalled_probe_is_answered_at_the_deadline_and_keeps_its_slot() -> Non
     with pytest.raises(ProbeBusy):
         gate.run("b", lambda: "x\n", 1, _timeout)
     release.set()
-    for _ in range(100):
+    for _attempt in range(100):
         if gate.in_flight == 0:
             break
         time.sleep(0.01)

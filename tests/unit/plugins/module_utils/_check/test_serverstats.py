@@ -38,3 +38,38 @@ def test_every_line_becomes_a_series_counters_typed_as_counters(parse_exposition
 def test_a_failed_chronyc_is_one_series() -> None:
     text = prometheus.render(serverstats.chrony_families({}, False))
     assert text.splitlines()[-1] == "ntsops_chrony_serverstats_up 0"
+
+
+# `ntpq -c ntsinfo` of the Debian 12 NTPsec 1.2.2 the integration harness runs (one TCP probe
+# of its NTS-KE port counted as a bad serve).
+NTPSEC_122 = """NTS client sends:                       0
+NTS client recvs good:                  0
+NTS client recvs w error:               0
+NTS server recvs good:                  3
+NTS server recvs w error:               0
+NTS server sends:                       3
+NTS make cookies:                       24
+NTS decode cookies:                     3
+NTS decode cookies old:                 0
+NTS decode cookies old2:                0
+NTS decode cookies older:               0
+NTS decode cookies too old:             0
+NTS decode cookies error:               0
+NTS KE client probes good:              0
+NTS KE client probes bad:               0
+NTS KE serves good:                     3
+NTS KE serves bad:                      1
+"""
+
+
+def test_ntpsec_ntsinfo_lines_become_counters(parse_exposition: Callable[..., Any]) -> None:
+    stats = daemon_status.ntpq_ntsinfo(NTPSEC_122)
+    declared, samples = parse_exposition(prometheus.render(serverstats.ntpsec_families(stats, True)))
+    values = {metric: value for metric, _labels, value in samples}
+    assert values["ntsops_ntpsec_ntsinfo_up"] == 1
+    assert values["ntsops_ntpsec_nts_ke_serves_good_total"] == 3
+    assert values["ntsops_ntpsec_nts_ke_serves_bad_total"] == 1
+    assert values["ntsops_ntpsec_nts_server_recvs_good_total"] == 3
+    assert values["ntsops_ntpsec_nts_decode_cookies_too_old_total"] == 0
+    assert declared["ntsops_ntpsec_nts_make_cookies_total"][0] == "counter"
+    assert len(values) == 18
