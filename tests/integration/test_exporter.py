@@ -249,6 +249,59 @@ def test_a_stalling_peer_cannot_hold_a_probe_past_its_timeout(
     assert _get(f"{exporter}/metrics")[0] == 200
 
 
+# Fetches a URL from inside a namespace, retrying while the exporter starts (bounded: 20 s).
+_FETCH = (
+    "import sys, time, urllib.request\n"
+    "for attempt in range(100):\n"
+    "    try:\n"
+    "        print(urllib.request.urlopen(sys.argv[1], timeout=20).read().decode()); break\n"
+    "    except OSError:\n"
+    "        time.sleep(0.2)\n"
+)
+NTP_PYTHON = REPO / ".cache" / "daemons" / "python3-ntp" / "usr" / "lib" / "python3" / "dist-packages"
+NTPQ = REPO / ".cache" / "daemons" / "ntpsec" / "usr" / "bin" / "ntpq"
+
+
+def _fetch_in(run: Callable[..., subprocess.CompletedProcess[str]], url: str, log: Path) -> str:
+    result = run([sys.executable, "-c", _FETCH, url], timeout=60)
+    assert result.returncode == 0 and result.stdout, (result.stderr, log.read_text())
+    return result.stdout
+
+
+def test_ntpsec_nts_counters_through_the_exporter(tmp_path: Path, network: Any, daemons: Any, test_ca: Any) -> None:
+    """A real NTPsec 1.2.2 ntpd: probed through the exporter, its ntsinfo counters on /metrics."""
+    host = network.add_host("ntpsec", ["198.51.100.11/24"])
+    daemons.ntpsec_server(host)
+    config = {
+        "listen": "127.0.0.1:9816",  # the namespace's own loopback
+        "min_interval": 0,
+        "modules": {"nts": _module(test_ca)},
+        "ntpsec_ntsinfo": {"command": ["env", f"PYTHONPATH={NTP_PYTHON}", "python3", str(NTPQ), "-c", "ntsinfo",
+                                       "127.0.0.1"], "timeout": 10},
+    }
+    path = tmp_path / "exporter.yml"
+    path.write_text(json.dumps(config))
+    log = tmp_path / "exporter.log"
+    with log.open("wb") as handle:
+        proc = subprocess.Popen(host.exec_argv([sys.executable, "-m", "ntsops_cli", "exporter", "--config", str(path)]),
+                                cwd=REPO, stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        def run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+            return host.run(argv, timeout=timeout, check=False)
+
+        probed = _fetch_in(run, "http://127.0.0.1:9816/probe?target=198.51.100.11&module=nts", log)
+        assert 'ntsops_nts_up{name="198.51.100.11",address="198.51.100.11"} 1' in probed, probed
+        assert 'ntsops_nts_authenticated{name="198.51.100.11",address="198.51.100.11"} 1' in probed
+        metrics = _fetch_in(run, "http://127.0.0.1:9816/metrics", log)
+        counters = _samples(metrics, "ntsops_ntpsec_nts_ke_serves_good_total")
+        assert "ntsops_ntpsec_ntsinfo_up 1" in metrics, metrics
+        assert counters and next(iter(counters.values())) >= 1
+        assert next(iter(_samples(metrics, "ntsops_ntpsec_nts_server_recvs_good_total").values())) >= 1
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def _nsupdate(pair: Any, commands: str) -> None:
     script = f"server {pair.primary_address} {pair.port}\nzone example.test\n{commands}\nsend\n"
     result = pair.netns.run(["nsupdate", "-k", str(pair.key_file)], input=script, timeout=30)
@@ -287,21 +340,10 @@ def test_dns_consistency_against_two_real_bind_servers(tmp_path: Path) -> None:
             proc = pair.netns.popen([sys.executable, "-m", "ntsops_cli", "exporter", "--config", str(path)],
                                     cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT)
         try:
-            fetch = (
-                "import sys, time, urllib.request\n"
-                "for _ in range(100):\n"
-                "    try:\n"
-                "        print(urllib.request.urlopen(sys.argv[1], timeout=20).read().decode()); break\n"
-                "    except OSError:\n"
-                "        time.sleep(0.2)\n"
-            )
             url = f"http://127.0.0.1:9816/probe?target={name}&module=nts"
 
             def scrape() -> str:
-                result = pair.netns.run([sys.executable, "-c", fetch, url], timeout=60)
-                log_text = (tmp_path / "exporter.log").read_text()
-                assert result.returncode == 0 and result.stdout, (result.stderr, log_text)
-                return result.stdout
+                return _fetch_in(pair.netns.run, url, tmp_path / "exporter.log")
 
             first = scrape()
             primary, secondary, dead = (f'name="{name}",server="{s}"' for s in servers)
