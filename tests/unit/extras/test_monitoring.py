@@ -18,7 +18,10 @@ from ansible_collections.ntsops.nts.plugins.module_utils._check import (
 )
 from ansible_collections.ntsops.nts.plugins.module_utils._check.endpoint import CheckOptions
 from ansible_collections.ntsops.nts.plugins.module_utils._check.exporter_config import parse_config, parse_target
-from ansible_collections.ntsops.nts.tests.unit.plugins.module_utils._check.test_serverstats import CHRONY_43
+from ansible_collections.ntsops.nts.tests.unit.plugins.module_utils._check.test_serverstats import (
+    CHRONY_43,
+    NTPSEC_122,
+)
 
 EXTRAS = Path(__file__).resolve().parents[3] / "extras" / "monitoring"
 _METRIC = re.compile(r"\b((?:ntsops|process)_[a-z0-9_]+)\b")
@@ -48,6 +51,7 @@ def _written() -> set[str]:
                                    "endpoint_ok": True, "addresses": [ENTRY], "cert_ok": True,
                                    "cert_days_left": 30}], timestamp=1.0),
         prometheus.render(serverstats.chrony_families(daemon_status.chronyc_serverstats(CHRONY_43), True)),
+        prometheus.render(serverstats.ntpsec_families(daemon_status.ntpq_ntsinfo(NTPSEC_122), True)),
     ]
     stats = probe_gate.ExporterStats()
     gate = probe_gate.ProbeGate(1, 0)
