@@ -27,9 +27,9 @@ venv_for = $(if $(filter $(1),$(CORE_LINE)),$(VENV),$(VENV)-$(1))
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help bootstrap system venv link collections images lint sanity unit integration molecule test \
+.PHONY: help bootstrap system venv link collections images lint sanity unit integration molecule test rules-test \
 	lab lab-down lab-drill-late-dns lab-planned-move requirements clean artifact-test \
-	bench-endpoint bench-simulate bench-ddns bench-herd bench-check bench-recovery-d13 bench-recovery-d13-fresh \
+	bench-endpoint bench-simulate bench-ddns bench-herd bench-check bench-recovery-d13 bench-recovery-d13-fresh bench-exporter \
 	$(foreach line,$(CORE_LINES),sanity-$(line) unit-$(line) artifact-test-$(line)) \
 	$(foreach line,$(OTHER_CORE_LINES),venv-$(line) requirements-$(line))
 
@@ -37,6 +37,7 @@ help:
 	@echo "make lab          build what is needed and run the whole job on a local lab"
 	@echo "make test         build what is needed and run every test (lint, sanity, unit, artifact, integration, molecule)"
 	@echo "make lint         yamllint, ruff, mypy, ansible-lint"
+	@echo "make rules-test   promtool check rules and promtool test rules on the shipped alert rules"
 	@echo "make sanity       ansible-test sanity for the collection on every tested ansible-core line"
 	@echo "make unit         unit tests on every tested ansible-core line"
 	@echo "make sanity-2.18  (or unit-2.18, artifact-test-2.18, sanity-2.19, ...) one line only"
@@ -50,6 +51,7 @@ help:
 	@echo "make bench-simulate  time the fleet simulator for 1,000,000 clients"
 	@echo "make bench-ddns      address change -> both DNS servers via the agent; module no-op time (root)"
 	@echo "make bench-check     start-up of ntsops check next to chronyd -Q, one address (root)"
+	@echo "make bench-exporter  ntsops exporter: probe latency, CPU per probe, most targets a minute (root)"
 	@echo "make bench-herd      NTS-KE capacity of local chronyd, and its rate limit against a NAT herd (root)"
 	@echo "make bench-recovery-d13  chrony 4.6.1 / NTPsec 1.2.3 clients vs the recovery model, fresh and late DNS (root, ~15 min)"
 	@echo "make bench-recovery-d13-fresh  the same, fresh DNS only (root, ~4 min)"
@@ -155,7 +157,16 @@ integration: bootstrap images
 molecule: bootstrap images
 	CONTAINERS_CONF=$(CURDIR)/molecule/containers.conf molecule test --all
 
-test: bootstrap lint sanity unit artifact-test integration molecule
+test: bootstrap lint rules-test sanity unit artifact-test integration molecule
+
+# The alert rules Prometheus users load (extras/monitoring/prometheus/), checked and
+# unit-tested by Debian's promtool, which bootstrap unpacks into .cache/daemons.
+PROMTOOL := .cache/daemons/prometheus/usr/bin/promtool
+RULES_DIR := extras/monitoring/prometheus
+
+rules-test: system
+	$(PROMTOOL) check rules $(RULES_DIR)/ntsops.rules.yml
+	cd $(RULES_DIR) && $(CURDIR)/$(PROMTOOL) test rules ntsops.rules.test.yml
 
 # Benchmarks print their figures and write JSON to benchmarks/results/.
 bench-endpoint: bootstrap
@@ -169,6 +180,9 @@ bench-ddns: bootstrap
 
 bench-check: bootstrap
 	$(PY) benchmarks/check_startup.py
+
+bench-exporter: bootstrap
+	$(PY) benchmarks/exporter_bench.py
 
 bench-herd: bootstrap
 	$(PY) benchmarks/herd_capacity.py

@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "check": "check an NTS server on every address of its name (Nagios, Prometheus or JSON)",
     "simulate": "simulate a fleet of NTS clients through an address change",
     "herd": "bounded NTS-KE load test: many clients re-keying at once",
+    "exporter": "Prometheus exporter: /probe?target=NAME&module=M like blackbox_exporter, and /metrics",
 }
 
 

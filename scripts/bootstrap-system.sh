@@ -5,6 +5,9 @@
 # chrony and ntpsec conflict as packages and start services when installed, so the
 # daemons the tests run are unpacked from their .deb files (dpkg -x) into
 # .cache/daemons instead of being installed; only their libraries are installed.
+# prometheus (the server and promtool, for `make rules-test` and the exporter's
+# integration test) is unpacked the same way: installing the package would start
+# and enable a prometheus service on this machine.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,3 +65,9 @@ unpack() {
 
 unpack chrony usr/sbin/chronyd
 unpack ntpsec usr/sbin/ntpd
+unpack prometheus usr/bin/promtool
+# ntpq (in the ntpsec package) needs NTPsec's Python module; its ntpc.py looks for
+# libntpc.so next to itself first, so the unpacked copy needs no system path.
+unpack python3-ntp usr/lib/python3/dist-packages/ntp/ntpc.py
+NTP_PY="$DAEMONS/python3-ntp/usr/lib/python3/dist-packages/ntp"
+[ -e "$NTP_PY/libntpc.so" ] || ln -s ../../../x86_64-linux-gnu/ntp/libntpc.so.1.1.0 "$NTP_PY/libntpc.so"

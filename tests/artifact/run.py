@@ -48,6 +48,7 @@ NAMESPACE, NAME = "ntsops", "nts"
 # In the artifact: the collection. Not in it: the repository's tooling.
 MUST_HAVE = ("MANIFEST.json", "FILES.json", "README.md", "LICENSE", "meta/runtime.yml", "plugins/modules",
              "plugins/filter", "plugins/module_utils", "roles/server", "roles/client", "roles/ddns_agent",
+             "roles/exporter", "extras/monitoring/prometheus/ntsops.rules.yml",
              "playbooks/site.yml", "docs", "changelogs/changelog.yaml")
 MUST_NOT_HAVE = ("ntsops_cli", "scripts", "benchmarks", "tests", "molecule", "Makefile", "pyproject.toml",
                  "requirements.txt", "requirements.in", ".ci", "ansible.cfg", ".ansible-lint", ".yamllint",

@@ -9,7 +9,7 @@ import pytest
 
 Exposition = tuple[dict[str, tuple[str, str]], list[tuple[str, dict[str, str], float]]]
 
-_SAMPLE = re.compile(r'^([a-z_]+)(?:\{((?:[a-z_]+="(?:[^"\\]|\\.)*",?)*)\})? (\S+)$')
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-z_]+="(?:[^"\\]|\\.)*",?)*)\})? (\S+)$')
 
 
 def _parse_exposition(text: str) -> Exposition:
@@ -30,7 +30,11 @@ def _parse_exposition(text: str) -> Exposition:
         else:
             match = _SAMPLE.match(line)
             assert match, line
-            assert match.group(1) in declared, f"sample before TYPE: {line}"
+            family = match.group(1)
+            if family not in declared and family.endswith(("_sum", "_count")):
+                family = family.rsplit("_", 1)[0]  # a summary's samples
+                assert declared.get(family, ("",))[0] == "summary", f"sample before TYPE: {line}"
+            assert family in declared, f"sample before TYPE: {line}"
             labels = dict(re.findall(r'([a-z_]+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
             samples.append((match.group(1), labels, float(match.group(3))))
     series = [(metric, sorted(labels.items())) for metric, labels, _value in samples]

@@ -76,14 +76,24 @@ def chronyc_authdata(text: str) -> list[dict[str, str]]:
     return _chronyc_rows(text)[1]
 
 
-def chronyc_serverstats(text: str) -> dict[str, int]:
-    """``chronyc serverstats`` (the labelled form) as {label: count}, e.g. 'NTS-KE connections accepted'."""
+def _labelled_counts(text: str) -> dict[str, int]:
+    """``label : count`` lines as {label: count}; lines with another value (a float, text) are left out."""
     stats: dict[str, int] = {}
     for line in text.splitlines():
         label, sep, value = line.partition(":")
         if sep and value.strip().isdigit():
             stats[label.strip()] = int(value.strip())
     return stats
+
+
+def chronyc_serverstats(text: str) -> dict[str, int]:
+    """``chronyc serverstats`` (the labelled form) as {label: count}, e.g. 'NTS-KE connections accepted'."""
+    return _labelled_counts(text)
+
+
+def ntpq_ntsinfo(text: str) -> dict[str, int]:
+    """NTPsec's ``ntpq -c ntsinfo`` as {label: count}, e.g. 'NTS KE serves good' (ntpclients/ntpq.py do_ntsinfo)."""
+    return _labelled_counts(text)
 
 
 def ntpq_variables(text: str) -> list[dict[str, str]]:

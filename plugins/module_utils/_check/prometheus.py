@@ -10,8 +10,9 @@ by ``name`` and ``address``, from the entries :func:`endpoint.check_endpoint`
 returns. verify.yml adds what only it knows: the certificate file check of each
 server host, the daemon behind the name, and when it wrote the file.
 
-Every family is a gauge. A value that was not measured is left out (no sample),
-as Prometheus expects, instead of being written as 0.
+Every family here is a gauge (render() types a ``_total`` name as a counter, for
+the exporter's own). A value that was not measured is left out (no sample), as
+Prometheus expects, instead of being written as 0.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ _STATUS_HELP = "Nagios status of the whole check: 0 OK, 1 WARNING, 2 CRITICAL, 3
 _ADDRESSES_HELP = "Addresses checked for this name."
 
 # A family: metric, help text and its sample lines.
-_Family = tuple[str, str, list[str]]
+Family = tuple[str, str, list[str]]
 
 
 def _address_values(entry: Mapping[str, Any]) -> dict[str, float | None]:
@@ -74,7 +75,7 @@ def _label_value(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _sample(metric: str, labels: Mapping[str, str], value: float) -> str:
+def sample(metric: str, labels: Mapping[str, str], value: float) -> str:
     rendered = ",".join(f'{key}="{_label_value(val)}"' for key, val in labels.items())
     # Nanosecond resolution is plenty and avoids float noise such as 0.004097000000000001.
     value = round(float(value), 9)
@@ -82,7 +83,7 @@ def _sample(metric: str, labels: Mapping[str, str], value: float) -> str:
     return f"{metric}{{{rendered}}} {number_text}" if labels else f"{metric} {number_text}"
 
 
-def _address_families(checked: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> list[_Family]:
+def _address_families(checked: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> list[Family]:
     """The per-address families over every (name, address entries) pair."""
     values = [
         (name, str(entry.get("address")), _address_values(entry)) for name, entries in checked for entry in entries
@@ -92,7 +93,7 @@ def _address_families(checked: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]
             metric,
             help_text,
             [
-                _sample(metric, {"name": name, "address": address}, value)
+                sample(metric, {"name": name, "address": address}, value)
                 for name, address, by_metric in values
                 if (value := by_metric[metric]) is not None
             ],
@@ -101,11 +102,13 @@ def _address_families(checked: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]
     ]
 
 
-def _render(families: Sequence[_Family]) -> str:
+def render(families: Sequence[Family]) -> str:
+    """Families with samples, each under its HELP and TYPE; a ``_total`` name is a counter."""
     lines: list[str] = []
     for metric, help_text, samples in families:
         if samples:
-            lines.extend([f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge", *samples])
+            kind = "counter" if metric.endswith("_total") else "gauge"
+            lines.extend([f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}", *samples])
     return "\n".join(lines) + "\n"
 
 
@@ -116,21 +119,21 @@ def prometheus_output(name: str, result: Mapping[str, Any] | None, status: int, 
     """
     by_name = {"name": name}
     entries = (result or {}).get("addresses") or []
-    families: list[_Family] = [
-        ("ntsops_nts_check_status", _STATUS_HELP, [_sample("ntsops_nts_check_status", by_name, status)]),
+    families: list[Family] = [
+        ("ntsops_nts_check_status", _STATUS_HELP, [sample("ntsops_nts_check_status", by_name, status)]),
         (
             "ntsops_nts_check_duration_seconds",
             "Wall time of the whole check.",
-            [_sample("ntsops_nts_check_duration_seconds", by_name, round(duration_s, 6))],
+            [sample("ntsops_nts_check_duration_seconds", by_name, round(duration_s, 6))],
         ),
         (
             "ntsops_nts_addresses",
             _ADDRESSES_HELP,
-            [] if result is None else [_sample("ntsops_nts_addresses", by_name, len(entries))],
+            [] if result is None else [sample("ntsops_nts_addresses", by_name, len(entries))],
         ),
         *_address_families([(name, entries)]),
     ]
-    return _render(families)
+    return render(families)
 
 
 def verify_status(results: Sequence[Mapping[str, Any]]) -> int:
@@ -170,21 +173,21 @@ def verify_output(results: Sequence[Mapping[str, Any]], timestamp: float | None 
 
     def per_host(metric: str, value: Any) -> list[str]:
         return [
-            _sample(metric, {"name": str(r.get("name")), "host": str(r.get("host"))}, float(v))
+            sample(metric, {"name": str(r.get("name")), "host": str(r.get("host"))}, float(v))
             for r in results
             if (v := value(r)) is not None
         ]
 
-    families: list[_Family] = [
+    families: list[Family] = [
         (
             "ntsops_nts_check_status",
             _STATUS_HELP,
-            [_sample("ntsops_nts_check_status", {"name": n}, verify_status(r)) for n, r in by_name.items()],
+            [sample("ntsops_nts_check_status", {"name": n}, verify_status(r)) for n, r in by_name.items()],
         ),
         (
             "ntsops_nts_addresses",
             _ADDRESSES_HELP,
-            [_sample("ntsops_nts_addresses", {"name": n}, len(e)) for n, e in checked],
+            [sample("ntsops_nts_addresses", {"name": n}, len(e)) for n, e in checked],
         ),
         *_address_families(checked),
         (
@@ -201,7 +204,7 @@ def verify_output(results: Sequence[Mapping[str, Any]], timestamp: float | None 
             "ntsops_nts_server_info",
             "The NTS daemon behind the name on this server host (value always 1).",
             [
-                _sample(
+                sample(
                     "ntsops_nts_server_info",
                     {"name": str(r.get("name")), "host": str(r.get("host")),
                      "implementation": str(r.get("implementation"))},
@@ -213,7 +216,7 @@ def verify_output(results: Sequence[Mapping[str, Any]], timestamp: float | None 
         (
             "ntsops_nts_verify_timestamp_seconds",
             "When verify.yml wrote this file (Unix time).",
-            [] if timestamp is None else [_sample("ntsops_nts_verify_timestamp_seconds", {}, int(timestamp))],
+            [] if timestamp is None else [sample("ntsops_nts_verify_timestamp_seconds", {}, int(timestamp))],
         ),
     ]
-    return _render(families)
+    return render(families)

@@ -1,8 +1,8 @@
 # Copyright: ntsops contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The ddns_agent role installs a core that holds everything the agent's code imports.
+"""The ddns_agent and exporter roles install a core that holds everything their code imports.
 
-The role copies the files that its patterns (``__ddns_agent_core`` in vars/main.yml)
+Each role copies the files that its patterns (``__<role>_core`` in vars/main.yml)
 give below plugins/module_utils; here every collection import in those files, and the
 launcher's, must resolve to one of them.
 """
@@ -12,22 +12,25 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
-ROLE = ROOT / "roles" / "ddns_agent"
+# role -> its launcher in files/
+ROLES = {"ddns_agent": "ntsops-ddns-agent", "exporter": "ntsops-exporter"}
 MODULE_UTILS = ROOT / "plugins" / "module_utils"
 PREFIX = "ansible_collections.ntsops.nts.plugins.module_utils."
 
 
-def _patterns() -> list[str]:
-    patterns: list[str] = yaml.safe_load((ROLE / "vars" / "main.yml").read_text(encoding="utf-8"))["__ddns_agent_core"]
+def _patterns(role: str) -> list[str]:
+    variables = yaml.safe_load((ROOT / "roles" / role / "vars" / "main.yml").read_text(encoding="utf-8"))
+    patterns: list[str] = variables[f"__{role}_core"]
     return patterns
 
 
-def _core_files() -> set[str]:
+def _core_files(role: str) -> set[str]:
     # The role expands the same patterns with the fileglob lookup.
-    return {str(path.relative_to(MODULE_UTILS)) for pattern in _patterns() for path in MODULE_UTILS.glob(pattern)}
+    return {str(p.relative_to(MODULE_UTILS)) for pattern in _patterns(role) for p in MODULE_UTILS.glob(pattern)}
 
 
 def _candidates(dotted: str) -> list[str]:
@@ -50,25 +53,28 @@ def _collection_imports(source: Path) -> list[tuple[str, list[str]]]:
     return found
 
 
-def test_every_pattern_gives_files() -> None:
-    for pattern in _patterns():
-        assert list(MODULE_UTILS.glob(pattern)), f"__ddns_agent_core: {pattern} matches no file"
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_every_pattern_gives_files(role: str) -> None:
+    for pattern in _patterns(role):
+        assert list(MODULE_UTILS.glob(pattern)), f"__{role}_core: {pattern} matches no file"
 
 
-def test_the_core_holds_every_package_it_uses_whole() -> None:
-    core = _core_files()
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_the_core_holds_every_package_it_uses_whole(role: str) -> None:
+    core = _core_files(role)
     for name in core:
         package = Path(name).parent
         if str(package) != ".":
             whole = {str(path.relative_to(MODULE_UTILS)) for path in (MODULE_UTILS / package).glob("*.py")}
-            assert whole <= core, f"{package} is installed only in part: {sorted(whole - core)} missing"
+            assert whole <= core, f"{role}: {package} is installed only in part: {sorted(whole - core)} missing"
 
 
-def test_the_core_holds_everything_it_and_the_launcher_import() -> None:
-    core = _core_files()
-    sources = [MODULE_UTILS / name for name in sorted(core)] + [ROLE / "files" / "ntsops-ddns-agent"]
-    launcher_imports = _collection_imports(sources[-1])
-    assert launcher_imports, "the launcher imports nothing from the collection"
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_the_core_holds_everything_it_and_the_launcher_import(role: str) -> None:
+    core = _core_files(role)
+    launcher = ROOT / "roles" / role / "files" / ROLES[role]
+    sources = [MODULE_UTILS / name for name in sorted(core)] + [launcher]
+    assert _collection_imports(launcher), "the launcher imports nothing from the collection"
     for source in sources:
         for module, files in _collection_imports(source):
-            assert core & set(files), f"{source.relative_to(ROOT)} imports {module}, which the role does not install"
+            assert core & set(files), f"{source.relative_to(ROOT)} imports {module}, which {role} does not install"
