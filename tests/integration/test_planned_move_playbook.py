@@ -220,14 +220,21 @@ def test_planned_move_playbook_check_mode_then_real_run(
     rows = container.chronyc_client("-c", "sources")
     assert f",{NEW}," in rows and "^,*" in rows, rows
 
-    # Silence is not success: move back with NTS-KE broken where the client re-keys. A
-    # client moved by the NAK keeps OLD as its NTS-KE address, so after the key change
-    # it cannot get cookies, falls silent, and the playbook must stop without closing
-    # anything.
+    # Silence is not success: move back with NTS-KE broken, so that the client cannot re-key
+    # after the key change, falls silent, and the playbook must stop without closing
+    # anything. 4460 is dropped on both addresses: a client moved by the NAK keeps OLD as
+    # its NTS-KE address, but one that chrony replaced during the first move (the restart
+    # leaves it unreachable for several polls) moved its NTS-KE address to NEW with it
+    # (ntp_sources.c change_source_address -> NCR_ChangeRemoteAddress(..., ntp_only=0) ->
+    # nts_ntp_client.c NNC_ChangeAddress), and one replaced during this watch follows DNS.
+    container.chronyc_client("dump")  # writes <NTS-KE address>.nts (nts_ntp_client.c save_cookies)
+    print("\n[planned move playbook] client NTS-KE dump files (<NTS-KE address>.nts, newest is current) "
+          f"before the broken move:\n"
+          f"{container.sh(f'ls -l --time-style=+%T {CLIENT_DIR}/dump', check=False)}")
     container.sh(
         "nft add table inet pmbreak && "
         "nft add chain inet pmbreak input '{ type filter hook input priority -20; policy accept; }' && "
-        f"nft add rule inet pmbreak input ip daddr {OLD} tcp dport 4460 drop"
+        "nft add rule inet pmbreak input tcp dport 4460 drop"
     )
     back_args = [arg.replace(f"old_ipv4={OLD}", "old_ipv4=@@").replace(f"new_ipv4={NEW}", f"new_ipv4={OLD}")
                  .replace("old_ipv4=@@", f"old_ipv4={NEW}") for arg in move_args]
