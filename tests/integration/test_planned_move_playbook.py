@@ -229,7 +229,7 @@ def test_planned_move_playbook_check_mode_then_real_run(
     # nts_ntp_client.c NNC_ChangeAddress), and one replaced during this watch follows DNS.
     container.chronyc_client("dump")  # writes <NTS-KE address>.nts (nts_ntp_client.c save_cookies)
     print("\n[planned move playbook] client NTS-KE dump files (<NTS-KE address>.nts, newest is current) "
-          f"before the broken move:\n"
+          "before the broken move:\n"
           f"{container.sh(f'ls -l --time-style=+%T {CLIENT_DIR}/dump', check=False)}")
     container.sh(
         "nft add table inet pmbreak && "
