@@ -295,7 +295,32 @@ class ChronyPlan(Plan):
         raise gave_up()
 
 
-class NtpsecPlan(Plan):
+class FixedPeriodPlan(Plan):
+    """Attempts at ``first_at``, then every ``period``, each recovering at once when fresh.
+
+    Subclasses set ``first_at`` and ``period``; NTPsec and ntpd-rs both retry NTS-KE on
+    a fixed period with no back-off, so they share this walk.
+    """
+
+    first_at: float
+    period: float
+
+    def gap(self, n: int) -> float:
+        return self.period
+
+    def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
+        n = 0
+        if start > self.first_at:
+            n = math.ceil((start - self.first_at) / self.period - 1e-12)
+        for _attempt in range(MAX_ATTEMPTS):
+            at = self.first_at + n * self.period
+            if at >= start:
+                yield Attempt(at, at)
+            n += 1
+        raise gave_up()
+
+
+class NtpsecPlan(FixedPeriodPlan):
     """NTPsec 1.2: resolve and run NTS-KE one poll slot after the cookies ran out.
 
     ntp_proto.c peer_xmit() calls restart_nts_ke() when no cookie is left; that sets
@@ -321,22 +346,8 @@ class NtpsecPlan(Plan):
         self.failure_time = NTPSEC_KE_TIMEOUT_S if spec.old_address == "dark" else 0.0
         self.period = self.failure_time + NTPSEC_KE_RETRY_S
 
-    def gap(self, n: int) -> float:
-        return self.period
 
-    def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
-        n = 0
-        if start > self.first_at:
-            n = math.ceil((start - self.first_at) / self.period - 1e-12)
-        for _attempt in range(MAX_ATTEMPTS):
-            at = self.first_at + n * self.period
-            if at >= start:
-                yield Attempt(at, at)
-            n += 1
-        raise gave_up()
-
-
-class NtpdrsPlan(Plan):
+class NtpdrsPlan(FixedPeriodPlan):
     """ntpd-rs 1.4: reset after 8 unanswered polls, then NTS-KE every second.
 
     ntp-proto/src/source.rs handle_timer() resets the source at the first timer that
@@ -364,20 +375,6 @@ class NtpdrsPlan(Plan):
             self.first_at = min(spec.cookies, NTPDRS_REACH_BITS) * self.interval
         connect = LINUX_TCP_SYN_TIMEOUT_S if spec.old_address == "dark" else 0.0
         self.period = connect + NTPDRS_NETWORK_WAIT_S
-
-    def gap(self, n: int) -> float:
-        return self.period
-
-    def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
-        n = 0
-        if start > self.first_at:
-            n = math.ceil((start - self.first_at) / self.period - 1e-12)
-        for _attempt in range(MAX_ATTEMPTS):
-            at = self.first_at + n * self.period
-            if at >= start:
-                yield Attempt(at, at)
-            n += 1
-        raise gave_up()
 
 
 class RfcPlan(Plan):
