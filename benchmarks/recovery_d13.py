@@ -50,7 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -506,26 +506,13 @@ def quantiles(values: Sequence[float], qs: Sequence[float] = (0.1, 0.25, 0.5, 0.
     return [round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2) for q in qs]
 
 
-def censored_ks(gaps: list[float], censors: list[float], cdf_max: float, poll_s: float) -> dict[str, Any]:
-    """KS distance between the censored empirical distribution of the gaps and the model.
+def postponement_cdf(cdf_max: float, poll_s: float) -> Callable[[float], float]:
+    """CDF of one lookup gap in the model: U[0, cdf_max] (ntp_sources.c NSR_HandleBadSource()'s
+    postponement) plus the wait for the next poll, U[0, poll_s * (1 + chrony jitter)]."""
+    a, b = cdf_max, poll_s * (1 + CHRONY_POLL_JITTER)
 
-    Model: gap = U[0, cdf_max] (the postponement) + the wait for the next poll,
-    U[0, poll_s * (1 + chrony jitter)]. ``gaps`` are the observed gaps, ``censors``
-    the observation limits of the trials still open at the end. The statistic is
-    sup |F_n(x) - F(x)| for x below the smallest censoring limit over all trials
-    (n = observed + censored); the p-value is the share of Monte Carlo samples of the
-    model, censored the same way, with a larger statistic.
-    """
-    n = len(gaps) + len(censors)
-    if n == 0:
-        return {"n": 0}
-    horizon = min(censors) if censors else max(gaps)
-    wait = poll_s * (1 + CHRONY_POLL_JITTER)
-
-    def model_cdf(x: float) -> float:
-        # Convolution of U[0, a] and U[0, b], b << a: exact for x >= b, which the
-        # gaps (hundreds of seconds) are; below b the triangle part.
-        a, b = cdf_max, wait
+    def cdf(x: float) -> float:
+        # Convolution of U[0, a] and U[0, b] with b < a.
         if x <= 0:
             return 0.0
         if x < b:
@@ -536,48 +523,112 @@ def censored_ks(gaps: list[float], censors: list[float], cdf_max: float, poll_s:
             return 1 - (a + b - x) ** 2 / (2 * a * b)
         return 1.0
 
-    def stat(sample: list[float]) -> float:
-        ordered = sorted(v for v in sample if v <= horizon)
-        d = 0.0
-        for i, x in enumerate(ordered):
-            f = model_cdf(x)
-            d = max(d, abs((i + 1) / n - f), abs(i / n - f))
-        return max(d, abs(len(ordered) / n - model_cdf(horizon)))
-
-    observed = stat(gaps)
-    rng = random.Random(12)  # noqa: S311 - a fixed seed keeps the p-value reproducible; no secrets
-    worse = 0
-    for _run in range(MONTE_CARLO_RUNS):
-        sample = [rng.uniform(0, cdf_max) + rng.uniform(0, wait) for _trial in range(n)]
-        if stat(sample) >= observed:
-            worse += 1
-    in_window = sum(1 for g in gaps if g <= horizon)
-    return {
-        "n": n,
-        "observed": len(gaps),
-        "censored": len(censors),
-        "horizon_s": round(horizon, 1),
-        "ks_d": round(observed, 4),
-        "ks_p": round(worse / MONTE_CARLO_RUNS, 4),
-        "observed_by_horizon": in_window,
-        "model_expected_by_horizon": round(n * model_cdf(horizon), 2),
-        "measured_quantiles_s": quantiles(gaps),
-        "model_quantiles_given_observed_s": [round(q * min(horizon, cdf_max), 2) for q in (0.1, 0.25, 0.5, 0.75, 0.9)],
-    }
+    return cdf
 
 
-def late_gaps(rows: list[dict[str, Any]], t_end_rel: float) -> tuple[list[float], list[float]]:
-    """Chrony lookup gaps (each a postponement draw plus the wait for the next poll)
-    after stale lookups, and how long the stale lookups still open at the end were watched."""
-    gaps, censors = [], []
+@dataclass(frozen=True)
+class LateClient:
+    """One late-DNS chrony client's stale lookups: (duration, True if the next lookup was seen)."""
+
+    first_lookup_s: float
+    spells: tuple[tuple[float, bool], ...]
+
+
+def late_clients(rows: list[dict[str, Any]], t_end_rel: float) -> list[LateClient]:
+    """Each chrony client's gaps after stale lookups; the last one is censored when the
+    watch ended before the next lookup."""
+    found = []
     for row in rows:
         looks = row["lookups"]
+        if not looks or NEW_IP in looks[0]["answer"]:
+            continue
+        spells: list[tuple[float, bool]] = []
         for a, b in itertools.pairwise(looks):
             if NEW_IP not in a["answer"]:
-                gaps.append(b["t_s"] - a["t_s"])
-        if looks and NEW_IP not in looks[-1]["answer"]:
-            censors.append(t_end_rel - looks[-1]["t_s"])
-    return gaps, censors
+                spells.append((b["t_s"] - a["t_s"], True))
+        if NEW_IP not in looks[-1]["answer"]:
+            spells.append((t_end_rel - looks[-1]["t_s"], False))
+        found.append(LateClient(looks[0]["t_s"], tuple(spells)))
+    return found
+
+
+def kaplan_meier(spells: Sequence[tuple[float, bool]]) -> list[tuple[float, float]]:
+    """(x, estimated P(gap <= x)) at each observed gap, from right-censored spells."""
+    ordered = sorted(spells, key=lambda spell: (spell[0], not spell[1]))
+    at_risk, survival, steps = len(ordered), 1.0, []
+    for duration, seen in ordered:
+        if seen:
+            survival *= 1 - 1 / at_risk
+            steps.append((duration, 1 - survival))
+        at_risk -= 1
+    return steps
+
+
+def km_distance(spells: Sequence[tuple[float, bool]], cdf: Callable[[float], float], tau: float) -> float:
+    """sup over x <= tau of |KM estimate - model CDF| (checked on both sides of each step)."""
+    d, before = 0.0, 0.0
+    for x, after in kaplan_meier(spells):
+        if x > tau:
+            break
+        d = max(d, abs(before - cdf(x)), abs(after - cdf(x)))
+        before = after
+    return max(d, abs(before - cdf(tau)))
+
+
+def late_postponement_fit(
+    clients: list[LateClient], t_end_rel: float, t_fresh_rel: float, cdf_max: float, poll_s: float
+) -> dict[str, Any]:
+    """The measured distribution of chrony 4.4+'s lookup gaps next to the model's.
+
+    Kaplan-Meier estimate of P(gap <= x) from every stale lookup (a gap still open at
+    the end is right-censored), compared with the model's CDF up to ``tau``, the
+    shortest time any client was watched after its first stale lookup. The p-value is
+    the share of Monte Carlo runs of the model with a larger distance; each run replays
+    every client from its own first lookup with the same end of watch and the same
+    moment DNS became fresh, so the censoring is the measurement's.
+    """
+    if not clients:
+        return {"clients": 0}
+    cdf = postponement_cdf(cdf_max, poll_s)
+    spells = [spell for client in clients for spell in client.spells]
+    tau = min(t_end_rel - client.first_lookup_s for client in clients)
+    observed = km_distance(spells, cdf, tau)
+    rng = random.Random(12)  # noqa: S311 - a fixed seed keeps the p-value reproducible; no secrets
+    wait = poll_s * (1 + CHRONY_POLL_JITTER)
+    worse = 0
+    for _run in range(MONTE_CARLO_RUNS):
+        simulated: list[tuple[float, bool]] = []
+        for client in clients:
+            at = client.first_lookup_s
+            for _lookup in range(1000):
+                gap = rng.uniform(0, cdf_max) + rng.uniform(0, wait)
+                if at + gap > t_end_rel:
+                    simulated.append((t_end_rel - at, False))
+                    break
+                simulated.append((gap, True))
+                at += gap
+                if at >= t_fresh_rel:
+                    break
+        if km_distance(simulated, cdf, tau) >= observed:
+            worse += 1
+    steps = kaplan_meier(spells)
+
+    def measured_at(x: float) -> float:
+        return next((p for at, p in reversed(steps) if at <= x), 0.0)
+
+    points = [round(tau * f) for f in (0.125, 0.25, 0.5, 1.0)]
+    return {
+        "clients": len(clients),
+        "stale_lookups": len(spells),
+        "gaps_seen": sum(1 for _d, seen in spells if seen),
+        "censored": sum(1 for _d, seen in spells if not seen),
+        "tau_s": round(tau, 1),
+        "ks_d": round(observed, 4),
+        "ks_p": round(worse / MONTE_CARLO_RUNS, 4),
+        "p_gap_le_x": {f"{x} s": {"measured_km": round(measured_at(x), 4), "model": round(cdf(x), 4)}
+                       for x in points},
+        "gaps_seen_s": sorted(round(d, 1) for d, seen in spells if seen),
+    }
 
 
 def compare(rows: list[dict[str, Any]], args: argparse.Namespace, latency: float) -> dict[str, Any]:
@@ -748,8 +799,10 @@ def analyse_group(
     summary = compare(rows, args, latency)
     late = None
     if group == "late" and any(c.kind == "chrony" for c in members):
-        gaps, censors = late_gaps([r for r in rows if r["kind"] == "chrony"], t_end - t_change)
-        late = censored_ks(gaps, censors, CHRONY_44_REPLACEMENT_POSTPONE_MAX_S, 2.0**args.chrony_poll)
+        late = late_postponement_fit(
+            late_clients([r for r in rows if r["kind"] == "chrony"], t_end - t_change),
+            t_end - t_change, latency, CHRONY_44_REPLACEMENT_POSTPONE_MAX_S, 2.0**args.chrony_poll,
+        )
     ntpsec_late = None
     if group == "late" and any(c.kind == "ntpsec" for c in members):
         nrows = [r for r in rows if r["kind"] == "ntpsec"]
