@@ -15,7 +15,11 @@ from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsEr
 from ansible_collections.ntsops.nts.plugins.module_utils._herd.plan import curve_document
 from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import CLIENTS
 from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import recovery_time
-from ansible_collections.ntsops.nts.plugins.module_utils._model.simulate import SimulationResult, simulate_fleet
+from ansible_collections.ntsops.nts.plugins.module_utils._model.simulate import (
+    OLD_KE_BIN_S,
+    SimulationResult,
+    simulate_fleet,
+)
 from ansible_collections.ntsops.nts.plugins.module_utils._model.sizing import (
     CHRONY_NTS_RATELIMIT_DEFAULT,
     rate_limited_requests,
@@ -55,7 +59,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Fill the `simulate` subcommand's parser (ntsops_cli.main creates it, with its help line)."""
     parser.description = (
         "Simulate N clients through one change of the server's address: their recovery times and the "
-        "NTS-KE arrival rate at the new address, with recommended chrony server settings. Client specs "
+        "NTS-KE arrival rate at the new address, the NTS-KE connections each kind's retry law sends to the "
+        "old address before that, with recommended chrony server settings. Client specs "
         f"look like 'chrony-4.3,maxpoll=10,share=0.5' (clients: {', '.join(CLIENTS)}; keys: minpoll, "
         "maxpoll, poll_state, poll, old_address, cookies, share)."
     )
@@ -79,6 +84,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--curve-out", metavar="FILE",
         help="write the NTS-KE arrival curve at the new address as JSON for 'ntsops herd --curve'",
+    )
+    parser.add_argument(
+        "--old-curve-out", metavar="FILE",
+        help="write the NTS-KE connections to the OLD address while DNS is stale, same format",
     )
     parser.add_argument("--pure", action="store_true", help="do not use numpy even when it is installed")
     parser.set_defaults(run=run)
@@ -106,6 +115,7 @@ def summarise(result: SimulationResult, mix: list[dict[str, Any]], args: argpars
                 "p50_s": percentile(values, 0.5),
                 "p99_s": percentile(values, 0.99),
                 "max_s": percentile(values, 1.0),
+                "old_ke_total": result.old_ke_by_kind[index],
             }
         )
     per_second = arrival_histogram(result.ke_s, 1.0)
@@ -132,6 +142,8 @@ def summarise(result: SimulationResult, mix: list[dict[str, Any]], args: argpars
         for name, (interval, burst) in limits.items()
     }
     group_peak = max((max(arrival_histogram(g, 1.0)) for g in groups), default=0)
+    old = result.old_ke_per_bin
+    old_peak = max(old, default=0)
     return {
         "parameters": result.parameters,
         "kinds": kinds,
@@ -142,6 +154,9 @@ def summarise(result: SimulationResult, mix: list[dict[str, Any]], args: argpars
         "ke_peak_at_s": per_second.index(peak),
         "ke_total": sum(per_second),
         "ke_group_peak_per_s": group_peak,
+        "old_ke_total": sum(old),
+        "old_ke_peak_per_s": old_peak / OLD_KE_BIN_S,
+        "old_ke_peak_at_s": old.index(old_peak) * OLD_KE_BIN_S if old else None,
         "rate_limited": rate_limited,
         "recommendation": recommendation,
     }
@@ -174,6 +189,14 @@ def print_table(summary: dict[str, Any], elapsed: float) -> None:
         f"NTS-KE at the new address: {summary['ke_total']} in total, peak {summary['ke_peak_per_s']}/s "
         f"at {summary['ke_peak_at_s']} s; one NAT group peaks at {summary['ke_group_peak_per_s']}/s"
     )
+    if summary["old_ke_total"]:
+        by_kind = ", ".join(f"{k['client']} {k['old_ke_total']}" for k in summary["kinds"])
+        print(
+            f"NTS-KE connections to the OLD address before that: {summary['old_ke_total']} in total ({by_kind}), "
+            f"peak {summary['old_ke_peak_per_s']:.0f}/s at {summary['old_ke_peak_at_s']:.0f} s"
+        )
+    else:
+        print("NTS-KE connections to the OLD address before that: none")
     for name, limited in summary["rate_limited"].items():
         if limited["groups_checked"]:
             print(
@@ -222,13 +245,12 @@ def write_plot(path: str, result: SimulationResult, mix: list[dict[str, Any]]) -
     pyplot.close(figure)
 
 
-def write_curve(path: str, result: SimulationResult) -> None:
-    """NTS-KE arrivals per bin (1 s, or wider to stay under _CURVE_BINS bins) for ``ntsops herd``."""
-    span = latest_ke(result)
-    width = max(1.0, math.ceil(span / _CURVE_BINS))
-    document = curve_document(
-        arrival_histogram(result.ke_s, width), width, clients=result.clients, parameters=result.parameters
-    )
+def write_curve(path: str, per_bin: list[int], bin_s: float, result: SimulationResult) -> None:
+    """A curve for ``ntsops herd`` from counts per ``bin_s``, merged into wider bins when
+    needed to stay under _CURVE_BINS bins."""
+    factor = max(1, math.ceil(len(per_bin) / _CURVE_BINS))
+    merged = [sum(per_bin[i : i + factor]) for i in range(0, len(per_bin), factor)]
+    document = curve_document(merged, bin_s * factor, clients=result.clients, parameters=result.parameters)
     try:
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(document, handle)
@@ -259,7 +281,11 @@ def run(args: argparse.Namespace) -> int:
         if args.plot:
             write_plot(args.plot, result, mix)
         if args.curve_out:
-            write_curve(args.curve_out, result)
+            write_curve(args.curve_out, arrival_histogram(result.ke_s, 1.0), 1.0, result)
+        if args.old_curve_out:
+            if not result.old_ke_per_bin:
+                raise NtsopsError("--old-curve-out: no client connects to the old address in this simulation")
+            write_curve(args.old_curve_out, result.old_ke_per_bin, OLD_KE_BIN_S, result)
     except NtsopsError as exc:
         print(f"ntsops simulate: {exc}", file=sys.stderr)
         return 2

@@ -231,6 +231,11 @@ class ClientSpec:
             return self.maxpoll, self.maxpoll
         return self.minpoll, self.maxpoll
 
+    def ke_failure_at_old(self) -> str:
+        """How NTS-KE to the old address fails (a KE_FAILURES value): an unrelated host
+        answering TLS there fails the handshake; dark, refused or unreachable, the connection."""
+        return "tls" if self.old_address == "other" else "connect"
+
     def polls(self) -> list[int]:
         """Every poll exponent the client may be running at the change."""
         low, high = self.poll_range()

@@ -140,11 +140,6 @@ def _second_attempt_gap(plan: Plan) -> float:
     return next(attempts).at - first.at
 
 
-def _old_address_failure(spec: ClientSpec) -> str:
-    """How NTS-KE to the old address fails: an unrelated host answering TLS fails the handshake."""
-    return "tls" if spec.old_address == "other" else "connect"
-
-
 def duration(value: float) -> str:
     """Seconds as the explanations print them, with hours or minutes when long."""
     if value >= 5400:
@@ -269,7 +264,7 @@ def recovery_time(
         "late_dns_extra_s": late_extra,
         "first_reresolution_answer": first_answer,
         "next_reresolution_after_stale_s": [min(gaps_early), max(gaps_late)],
-        "ke_retry_to_old_s": ke_retry_schedule(spec.client, _old_address_failure(spec), 4),
+        "ke_retry_to_old_s": ke_retry_schedule(spec.client, spec.ke_failure_at_old(), 4),
         **selectable,
         "explanation": explanation,
     }

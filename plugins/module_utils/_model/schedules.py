@@ -27,6 +27,8 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
     CHRONY_ADJ_SYNC_PEER,
     CHRONY_IBURST_GOOD_SAMPLES,
     CHRONY_IBURST_TOTAL_SAMPLES,
+    CHRONY_KE_FACTOR,
+    CHRONY_KE_MAX_EXP,
     CHRONY_MAX_BURST_INTERVAL_S,
     CHRONY_MAX_BURST_POLL_RATIO,
     CHRONY_NTSKE_CLIENT_TIMEOUT_S,
@@ -198,6 +200,21 @@ class Plan:
     def first(self) -> Attempt:
         return next(self.attempts())
 
+    def old_ke_times(self, until: float) -> list[float]:
+        """The NTS-KE connections the client opens to the OLD address before ``until``
+        (plan time, exclusive) while every lookup still gives it the old address.
+
+        By default each re-resolution attempt is one: the client resolves the name and
+        connects to what it got (NTPsec's dns_probe(), ntpd-rs's key_exchange_client(),
+        the RFC client). Failure at the old address is what makes the next attempt.
+        """
+        times = []
+        for attempt in self.attempts():
+            if attempt.at >= until:
+                break
+            times.append(attempt.at)
+        return times
+
 
 class ChronyPlan(Plan):
     """chrony: re-resolution when the reachability register is empty, then rate limited.
@@ -233,6 +250,8 @@ class ChronyPlan(Plan):
         self.first_interval = self.schedule.first_interval
         self.postpone = postpone
         self.latest = latest
+        self.cookies = spec.cookies
+        self.ke_factor = CHRONY_KE_FACTOR[spec.ke_failure_at_old()]
         # The schedule counts from the first lost poll, which the latest plan puts one
         # first interval after the change.
         self.holdoff_end = holdoff_end - (self.first_interval if latest else 0.0)
@@ -276,6 +295,31 @@ class ChronyPlan(Plan):
 
     def _next_index(self, k: int) -> int:
         return max(k + 1, self.schedule.first_index_at_or_after(self.schedule.time(k) + self.postpone))
+
+    def old_ke_times(self, until: float) -> list[float]:
+        """chrony's NTS-KE to its stored NTS-KE address (the old one) while it has no cookie.
+
+        A lookup that returns the old address changes nothing (ntp_sources.c
+        change_source_address(): NSR_AlreadyInUse), so the NTS-KE address stays old until
+        the replacement that gets the new one. From the first poll with no cookie left,
+        nts_ntp_client.c get_cookies() starts NTS-KE at a poll once next_nke_attempt has
+        passed; update_next_nke_attempt() puts that 2^min(factor + n - 1, 19) s after the
+        n-th attempt (factor 4 after a failed connection, 10 after a failed handshake).
+        Against a dark address the attempt's session lasts up to CLIENT_TIMEOUT (16 s) and
+        the wait counts from the last poll during it; the model counts it from the attempt.
+        """
+        schedule = self.schedule
+        times: list[float] = []
+        k, n = self.cookies + 1, 1
+        for _attempt in range(MAX_ATTEMPTS):
+            at = schedule.time(k)
+            if at >= until:
+                return times
+            times.append(at)
+            wait = 2.0 ** min(self.ke_factor + n - 1, CHRONY_KE_MAX_EXP)
+            k = max(k + 1, schedule.first_index_at_or_after(at + wait))
+            n += 1
+        raise gave_up()
 
     def attempts(self, start: float = 0.0) -> Iterator[Attempt]:
         k = self.schedule.empty_index

@@ -6,7 +6,9 @@
 phase, poll-timer jitter, the DNS cache state of the resolver they share with their
 NAT group) and computes for each, with the same attempt plans as the recovery
 model (schedules.py), when it runs NTS-KE to the new address and when it is back on
-authenticated time. summary.py reads the result.
+authenticated time, and counts, per second, the NTS-KE connections the fleet opens
+to the OLD address before that (each kind's own retry law: Plan.old_ke_times()).
+summary.py reads the result.
 
 numpy is optional: when it is importable (matplotlib brings it) the simulator works
 on arrays; otherwise a pure-Python path gives the same results, only slower.
@@ -29,6 +31,8 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
 from ansible_collections.ntsops.nts.plugins.module_utils._model.schedules import (
     MAX_ATTEMPTS,
     ChronyPlan,
+    FixedPeriodPlan,
+    Plan,
     gave_up,
     make_plan,
 )
@@ -46,6 +50,8 @@ except ImportError:  # the simulator has a pure-Python path
 
 MAX_SIMULATED_CLIENTS = 20_000_000
 _JITTER_LEVELS = 8
+# Width of the bins the old address's NTS-KE connections are counted in.
+OLD_KE_BIN_S = 1.0
 
 
 @dataclass
@@ -59,6 +65,10 @@ class SimulationResult:
     group: Sequence[int]
     group_sizes: dict[int, int]
     parameters: dict[str, Any] = field(default_factory=dict)
+    # NTS-KE connections to the old address per OLD_KE_BIN_S from the change, and in
+    # total per mix entry.
+    old_ke_per_bin: list[int] = field(default_factory=list)
+    old_ke_by_kind: list[int] = field(default_factory=list)
 
     @property
     def clients(self) -> int:
@@ -130,7 +140,8 @@ def simulate_fleet(
     if group_size > 1:
         group_sizes = {g: group_size for g in range(grouped // group_size)}
     runner = _simulate_numpy if use_numpy else _simulate_pure
-    kind_index, recovery, ke = runner(mix, counts, group_of, group_fresh, rng)
+    old_ke = OldKeCounter(len(mix), bool(use_numpy))
+    kind_index, recovery, ke = runner(mix, counts, group_of, group_fresh, rng, old_ke=old_ke)
     return SimulationResult(
         kinds=[spec.client for spec, _share in mix],
         kind_index=kind_index,
@@ -147,7 +158,111 @@ def simulate_fleet(
             "seed": seed,
             "numpy": bool(use_numpy),
         },
+        old_ke_per_bin=old_ke.per_bin(),
+        old_ke_by_kind=old_ke.by_kind,
     )
+
+
+class OldKeCounter:
+    """Counts the NTS-KE connections to the old address, per bin and per mix entry.
+
+    ``add(index, plan, u, until)`` takes clients of one plan: ``u`` their first lost
+    poll and ``until`` their first NTS-KE at the new address, both from the change.
+    A fixed-period plan retrying every bin (ntpd-rs refused or unreachable: 1 s) is
+    counted as runs of consecutive bins, so that a long stale DNS costs no loop per
+    retry; every other plan walks its few attempts (back-off, or a long period).
+    """
+
+    def __init__(self, kinds: int, use_numpy: bool) -> None:
+        self.by_kind = [0] * kinds
+        self.use_numpy = use_numpy
+        self.points: list[Any] = []  # bin indices (arrays or lists) of single attempts
+        self.runs: list[tuple[Any, Any]] = []  # (first bin, number of bins) of runs
+
+    def add(self, index: int, plan: Plan, u: Any, until: Any) -> None:
+        if self.use_numpy:
+            self._add_numpy(index, plan, np.asarray(u), np.asarray(until))
+        else:
+            self._add_pure(index, plan, list(u), list(until))
+
+    def _add_numpy(self, index: int, plan: Plan, u: Any, until: Any) -> None:
+        if not u.size:
+            return
+        rel = until - u  # plan time of each client's first NTS-KE at the new address
+        if isinstance(plan, FixedPeriodPlan) and plan.period == OLD_KE_BIN_S:
+            count = np.maximum(np.ceil((rel - plan.first_at) / plan.period - 1e-12), 0).astype(np.int64)
+            keep = count > 0
+            start = np.floor((u[keep] + plan.first_at) / OLD_KE_BIN_S).astype(np.int64)
+            self.runs.append((start, count[keep]))
+            self.by_kind[index] += int(count.sum())
+            return
+        for at in plan.old_ke_times(float(rel.max())):
+            hit = at < rel
+            if not hit.any():
+                continue
+            self.points.append(np.floor((u[hit] + at) / OLD_KE_BIN_S).astype(np.int64))
+            self.by_kind[index] += int(hit.sum())
+
+    def _add_pure(self, index: int, plan: Plan, u: list[float], until: list[float]) -> None:
+        if not u:
+            return
+        rel = [b - a for a, b in zip(u, until, strict=True)]
+        if isinstance(plan, FixedPeriodPlan) and plan.period == OLD_KE_BIN_S:
+            starts, counts = [], []
+            for first, limit in zip(u, rel, strict=True):
+                count = max(math.ceil((limit - plan.first_at) / plan.period - 1e-12), 0)
+                if count:
+                    starts.append(math.floor((first + plan.first_at) / OLD_KE_BIN_S))
+                    counts.append(count)
+            self.runs.append((starts, counts))
+            self.by_kind[index] += sum(counts)
+            return
+        times = plan.old_ke_times(max(rel))
+        bins: list[int] = []
+        for first, limit in zip(u, rel, strict=True):
+            bins.extend(math.floor((first + at) / OLD_KE_BIN_S) for at in times if at < limit)
+        self.points.append(bins)
+        self.by_kind[index] += len(bins)
+
+    def per_bin(self) -> list[int]:
+        """Connections per bin from the change on (empty when there were none)."""
+        return self._per_bin_numpy() if self.use_numpy else self._per_bin_pure()
+
+    def _per_bin_numpy(self) -> list[int]:
+        ends = [int(np.max(bins)) + 1 for bins in self.points if bins.size]
+        ends += [int(np.max(start + count)) for start, count in self.runs if start.size]
+        if not ends:
+            return []
+        length = max(ends)
+        counts = np.zeros(length, dtype=np.int64)
+        for bins in self.points:
+            counts += np.bincount(bins, minlength=length)
+        edges = np.zeros(length + 1, dtype=np.int64)
+        for start, count in self.runs:
+            np.add.at(edges, start, 1)
+            np.add.at(edges, start + count, -1)
+        return [int(x) for x in counts + np.cumsum(edges)[:length]]
+
+    def _per_bin_pure(self) -> list[int]:
+        ends = [max(bins) + 1 for bins in self.points if bins]
+        ends += [max(a + n for a, n in zip(start, count, strict=True)) for start, count in self.runs if start]
+        if not ends:
+            return []
+        length = max(ends)
+        counts = [0] * length
+        for bins in self.points:
+            for b in bins:
+                counts[b] += 1
+        edges = [0] * (length + 1)
+        for start, count in self.runs:
+            for a, n in zip(start, count, strict=True):
+                edges[a] += 1
+                edges[a + n] -= 1
+        running = 0
+        for b in range(length):
+            running += edges[b]
+            counts[b] += running
+        return counts
 
 
 def _group_of(total: int, grouped: int, group_size: int, use_numpy: bool) -> Any:
@@ -199,6 +314,8 @@ def _simulate_pure(
     group_of: Sequence[int],
     group_fresh: list[float],
     rng: random.Random,
+    *,
+    old_ke: OldKeCounter,
 ) -> tuple[list[int], list[float], list[float]]:
     kind_index: list[int] = []
     recovery: list[float] = []
@@ -216,6 +333,7 @@ def _simulate_pure(
                 if attempt.at >= latest_fresh:
                     break
             moments = [attempt.at for attempt in attempts]
+            bucket_u: list[float] = []
             for _client in range(n):
                 u = (1.0 - rng.random()) * plan.first_interval
                 fresh_at = group_fresh[group_of[client]]
@@ -229,7 +347,9 @@ def _simulate_pure(
                 kind_index.append(index)
                 recovery.append(rec)
                 ke.append(k)
+                bucket_u.append(u)
                 client += 1
+            old_ke.add(index, plan, bucket_u, ke[len(ke) - n :])
     return kind_index, recovery, ke
 
 
@@ -239,6 +359,8 @@ def _simulate_numpy(
     group_of: Any,
     group_fresh: list[float],
     rng: random.Random,
+    *,
+    old_ke: OldKeCounter,
 ) -> tuple[Any, Any, Any]:
     if np is None:  # pragma: no cover - simulate_fleet checks this first
         raise RecoveryModelError("numpy is not installed")
@@ -276,6 +398,7 @@ def _simulate_numpy(
                             break
                 rec[members] = r
                 ke[members] = k
+                old_ke.add(index, plan, u, k)
         kind_parts.append(np.full(count, index, dtype=np.int32))
         rec_parts.append(rec)
         ke_parts.append(ke)
