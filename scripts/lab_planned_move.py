@@ -281,10 +281,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_path = args.json.with_name("planned-move-playbook.json")
         report_path.parent.mkdir(parents=True, exist_ok=True)
         move = Move(ttl=ttl, key_method=args.key_method, report=report_path)
-        drill.restart_clients(lab)
         try:
             if args.refusal:
                 findings += refusals(args.inventory, lab, old, new, move)
+            # After the refusals: they drop NTS-KE or NTP for a moment, which a client in
+            # its start-up NTS-KE would take as a failure (NTPsec then waits 2^12 s).
+            drill.restart_clients(lab)
             with drill.samplers(lab, drill.CHRONY_SAMPLE_INTERVAL_S):
                 for number in range(1, args.runs + 1):
                     log(f"move {number} of {args.runs}: {old} -> {new} (key-change delays seeded {seed})")
