@@ -526,6 +526,24 @@ class AgentLab:
             raise AssertionError(f"no propagation within {timeout} s: {result.stderr}\n{self.log()}")
         return float(measured["seconds"])
 
+    def renumber_and_measure(
+        self, old6: str, new6: str, hold: float = 0.0, dad: bool = True, timeout: float = 20
+    ) -> dict[str, Any]:
+        """Deprecate old6, wait ``hold`` s, add new6; address_change.py's figures (seconds, AAAA answers seen)."""
+        script = Path(__file__).resolve().parent / "address_change.py"
+        servers = f"{PRIMARY_ADDRESS},{SECONDARY_ADDRESS}"
+        argv = [sys.executable, str(script), "renumber", self.name, str(self.pair.port), servers, self.interface]
+        argv += [old6, new6, str(hold), "1" if dad else "0", str(timeout)]
+        result = self.pair.netns.run(argv, timeout=hold + timeout + 30)
+        lines = result.stdout.strip().splitlines()
+        if not lines:
+            raise AssertionError(f"address_change.py renumber failed: {result.stderr}\n{self.log()}")
+        measured: dict[str, Any] = json.loads(lines[-1])
+        measured["aaaa_seen"] = [tuple(a) for a in measured["aaaa_seen"]]
+        if result.returncode != 0 or measured["seconds"] is None:
+            raise AssertionError(f"AAAA {new6} not served within {timeout} s: {measured}\n{self.log()}")
+        return measured
+
 
 def ansible_env() -> dict[str, str]:
     return dict(

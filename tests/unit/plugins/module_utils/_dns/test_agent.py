@@ -11,6 +11,7 @@ import dns.rdatatype
 import pytest
 from ansible_collections.ntsops.nts.plugins.module_utils._dns import agent as ddns_agent
 from ansible_collections.ntsops.nts.plugins.module_utils._dns.errors import DdnsInputError
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.interfaces import TEMPORARY_REASON, host_addresses
 from ansible_collections.ntsops.nts.plugins.module_utils._dns.policy import Refusal, parse_allow_prefixes
 from ansible_collections.ntsops.nts.tests.unit.plugins.module_utils._dns.dns_fakes import (
     NAME,
@@ -50,7 +51,7 @@ def test_parse_ip_addr_gives_every_skipped_address_its_reason() -> None:
     reading = ddns_agent.parse_ip_addr(IP_ADDR_6, "ipv6", LAB)
     assert reading.pending == (Refusal("2001:db8::dead", "deprecated, preferred lifetime over"),)
     assert reading.refused == (
-        Refusal("2001:db8::abcd", ddns_agent.TEMPORARY_REASON),
+        Refusal("2001:db8::abcd", TEMPORARY_REASON),
         Refusal("2001:db8::bad", "duplicate address detection failed"),
         Refusal("fe80::1", "link-local (RFC 4291)"),
     )
@@ -76,7 +77,7 @@ def test_temporary_addresses_only_when_asked_and_ula_never() -> None:
     # The stable SLAAC address (mngtmpaddr marks the template of the temporary ones) is published.
     assert reading.usable == ("2a00:1450:4001::5",)
     assert [r.reason for r in reading.refused] == [
-        ddns_agent.TEMPORARY_REASON,
+        TEMPORARY_REASON,
         "unique local address, ULA (RFC 4193)",
         "documentation range (RFC 3849)",
     ]
@@ -395,3 +396,17 @@ def test_refused_addresses_are_logged_once_with_the_reason_and_never_published()
     aaaa = [r for u in transport.updates() for r in u.update if r.rdtype == dns.rdatatype.AAAA]  # type: ignore[attr-defined]
     assert aaaa == []
     assert "ipv6" not in agent.published
+
+
+def test_host_addresses_reads_every_interface_with_the_agents_selection() -> None:
+    calls: list[list[str]] = []
+
+    def runner(argv: Sequence[str]) -> str:
+        calls.append(list(argv))
+        return IP_ADDR_4 if "-4" in argv else IP_ADDR_6_MIXED
+
+    found = host_addresses(runner)
+    assert calls == [["ip", "-o", "-4", "addr", "show"], ["ip", "-o", "-6", "addr", "show"]]
+    assert found["ipv4"].usable == ()  # documentation and loopback space only
+    assert found["ipv6"].usable == ("2a00:1450:4001::5",)
+    assert host_addresses(runner, LAB)["ipv4"].usable == ("192.0.2.10", "192.0.2.11")
