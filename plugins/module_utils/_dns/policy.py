@@ -16,11 +16,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Union
 
 from ansible_collections.ntsops.nts.plugins.module_utils._dns.errors import DdnsInputError
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+# typing.Union: pylint (ansible-test sanity) rejects `|` between classes at run time.
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]  # noqa: UP007
+Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # noqa: UP007
 
 # Checked in this order; the first match gives the reason. The last resort is
 # ipaddress' is_global (the registries' "globally reachable" column).

@@ -344,7 +344,7 @@ def test_renumbering_keeps_the_aaaa_record_until_the_new_address_is_preferred() 
 def test_absent_family_is_left_alone_by_default() -> None:
     addresses = {"ipv4": V4, "ipv6": ""}
     agent, out, _transport, clock = interface_agent(addresses, zone_records(a_aaaa=(60, ["2001:db8:5::1"])))
-    for _ in range(3):
+    for _day in range(3):
         clock.now += 86400
         assert agent.reconcile("periodic reconcile")
     assert "ipv6: no usable address from interface eth0; its record is left alone\n" in out.getvalue()
