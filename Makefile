@@ -49,7 +49,7 @@ help:
 	@echo "make lab-planned-move    planned address move on the running lab, measured (RUNS=N moves in a row, REFUSAL=1)"
 	@echo "make bench-endpoint  endpoint_check time per step, and 16 addresses against one (root)"
 	@echo "make bench-simulate  time the fleet simulator for 1,000,000 clients"
-	@echo "make bench-ddns      address change -> both DNS servers via the agent; module no-op time (root)"
+	@echo "make bench-ddns      address change and IPv6 renumbering -> both DNS servers via the agent; module no-op (root)"
 	@echo "make bench-check     start-up of ntsops check next to chronyd -Q, one address (root)"
 	@echo "make bench-exporter  ntsops exporter: probe latency, CPU per probe, most targets a minute (root)"
 	@echo "make bench-herd      NTS-KE capacity of local chronyd, and its rate limit against a NAT herd (root)"
@@ -176,7 +176,7 @@ bench-simulate: venv link
 	$(PY) benchmarks/simulate_bench.py
 
 bench-ddns: bootstrap
-	$(PY) benchmarks/ddns_bench.py --changes 20 --noop-runs 5
+	$(PY) benchmarks/ddns_bench.py --changes 20 --renumbers 10 --noop-runs 5 --json benchmarks/results/ddns.json
 
 bench-check: bootstrap
 	$(PY) benchmarks/check_startup.py

@@ -3,6 +3,12 @@
 1. Agent path: time from an address change on an interface to BOTH authoritative
    servers (primary, and secondary by NOTIFY + IXFR) answering with the new A and
    AAAA records; median and max over --changes changes (target: under 2 s).
+   With --renumbers N, then N IPv6 prefix renumberings with IPv4 unchanged: the
+   old address deprecated (preferred_lft 0), the new prefix's address added with
+   duplicate address detection (tentative first, as SLAAC does it), and the time
+   from that add until both servers serve AAAA with the new address only; median
+   and max, and the same with DAD off (the agent's share alone). The AAAA record
+   must never be empty meanwhile (the script fails if it is).
 2. The ntsops.nts.ddns_record module's wall-clock run time through `ansible
    localhost -m` for a no-op (records already right), median of --noop-runs, and
    the same no-op through the core alone (no Ansible start-up).
@@ -10,7 +16,7 @@
 Everything runs inside a network namespace the script creates and removes (see
 tests/integration/dns/ddns_lab.py). Needs root. Run from the repository root:
 
-    sudo .venv/bin/python benchmarks/ddns_bench.py [--changes 20] [--noop-runs 5] [--json out.json]
+    sudo .venv/bin/python benchmarks/ddns_bench.py [--changes 20] [--renumbers 10] [--noop-runs 5] [--json out.json]
 """
 
 from __future__ import annotations
@@ -52,9 +58,29 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"median_s": statistics.median(values), "max_s": max(values), "min_s": min(values), "n": len(values)}
 
 
+def renumber(agent: AgentLab, v6: str, count: int, dad: bool) -> tuple[str, list[float]]:
+    """``count`` prefix renumberings from ``v6``; the last address and the seconds to AAAA on both servers."""
+    times = []
+    for n in range(1, count + 1):
+        new6 = f"2001:db8:5:{n + (0 if dad else 0x100):x}::1"
+        measured = agent.renumber_and_measure(v6, new6, dad=dad)
+        if not set(measured["aaaa_seen"]) <= {(v6,), (new6,)}:
+            raise SystemExit(f"AAAA was not the old or the new address meanwhile: {measured}")
+        agent.pair.netns.ip("-6", "addr", "del", f"{v6}/64", "dev", agent.interface)
+        times.append(measured["seconds"])
+        print(
+            f"renumber {n:2d} (DAD {'on' if dad else 'off'}): {v6} -> {new6} "
+            f"served by both servers after {measured['seconds']:.3f} s"
+        )
+        v6 = new6
+        time.sleep(0.2)
+    return v6, times
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--renumbers", type=int, default=0, help="IPv6 prefix renumberings (each with and without DAD)")
     parser.add_argument("--noop-runs", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -79,10 +105,15 @@ def main() -> int:
                 changes.append(seconds)
                 print(f"change {n:2d}: 192.0.2.{old} -> 192.0.2.{new} served by both servers after {seconds:.3f} s")
                 time.sleep(0.2)
+            last = args.changes + 1
+            v6 = f"2001:db8::{last:x}"
+            for dad in (True, False):
+                v6, times = renumber(agent, v6, args.renumbers, dad)
+                if times:
+                    figures[f"ipv6_prefix_change_to_aaaa_both_servers_dad_{'on' if dad else 'off'}"] = summary(times)
         finally:
             agent.stop()
         figures["agent_change_to_both_servers"] = summary(changes)
-        last = args.changes + 1
 
         noop_args = {
             "name": "bench.example.test",
@@ -90,7 +121,7 @@ def main() -> int:
             "port": pair.port,
             "key_file": str(pair.key_file),
             "ipv4": [f"192.0.2.{last}"],
-            "ipv6": [f"2001:db8::{last:x}"],
+            "ipv6": [v6],
             "ttl": 30,
         }
         before = pair.update_count()
@@ -111,7 +142,7 @@ def main() -> int:
                 CORE_NOOP,
                 str(pair.key_file),
                 f"192.0.2.{last}",
-                f"2001:db8::{last:x}",
+                v6,
                 "bench.example.test",
                 pair.primary_address,
                 "20",
@@ -126,6 +157,7 @@ def main() -> int:
     for name, values in figures.items():
         print(f"{name}: " + ", ".join(f"{k} {v:.3f}" if k != "n" else f"n {v}" for k, v in values.items()))  # type: ignore[union-attr]
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
 

@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from ansible_collections.ntsops.nts.plugins.module_utils._check import monitoring, nagios, prometheus
 from ansible_collections.ntsops.nts.plugins.module_utils._check.endpoint import CheckOptions, check_endpoint
+from ansible_collections.ntsops.nts.plugins.module_utils._check.published import FAMILIES, gather_server_addresses
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 from ansible_collections.ntsops.nts.plugins.module_utils._nts.records import NTS_KE_PORT
 
@@ -74,6 +75,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crit-offset", type=float, metavar="SECONDS", help="CRITICAL when |NTP offset| exceeds this")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per step and address (default 5)")
     parser.add_argument("--no-ntp", action="store_true", help="skip the authenticated NTP exchange")
+    own = parser.add_mutually_exclusive_group()
+    own.add_argument(
+        "--server-address", dest="server_addresses", action="append", metavar="ADDR",
+        help="an address the server has (repeat for every one, both families): the A and AAAA records must "
+        "equal them (WARNING for an unpublished address or family, CRITICAL for a record the server lacks)",
+    )
+    own.add_argument(
+        "--gather-server-addresses", action="store_true",
+        help="the same with this host's own addresses (run on the server), selected as the ddns agent does",
+    )
+    parser.add_argument(
+        "--allow-prefix", dest="allow_prefixes", action="append", default=[], metavar="PREFIX",
+        help="with --gather-server-addresses, count this non-global prefix's addresses (a lab's) as the server's",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", dest="output", action="store_const", const="json", help="print the module's result")
     output.add_argument("--nagios", dest="output", action="store_const", const="nagios",
@@ -106,6 +121,12 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.cert_lifetime:
         thresholds = monitoring.lifetime_thresholds(thresholds)
+    server_addresses, server_families = args.server_addresses, FAMILIES
+    if args.gather_server_addresses:
+        try:
+            server_addresses, server_families = gather_server_addresses(args.allow_prefixes)
+        except NtsopsError as exc:
+            return _report_unknown(args, f"cannot read this host's addresses: {exc}", started)
     options = CheckOptions(
         name=args.name,
         port=args.port,
@@ -114,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
         min_cert_days=args.min_cert_days,
         min_cert_fraction=thresholds.min_cert_fraction,
         ntp_exchange=not args.no_ntp,
+        server_addresses=tuple(server_addresses) if server_addresses is not None else None,
+        server_families=tuple(server_families),
     )
     try:
         thresholds.validate()

@@ -55,6 +55,19 @@ options:
       - IPv6 addresses for the AAAA RRset. Omitted means the AAAA RRset is left alone. An empty list removes it.
     type: list
     elements: str
+  allow_prefixes:
+    description:
+      - Only global unicast addresses are published. An address in a special-purpose range (link-local,
+        unique local C(fc00::/7), documentation C(2001:db8::/32), C(3fff::/20), C(192.0.2.0/24),
+        C(198.51.100.0/24), C(203.0.113.0/24), loopback, private RFC 1918, shared C(100.64.0.0/10),
+        benchmarking C(198.18.0.0/15), and the rest of the IANA special-purpose registries) is refused with
+        the reason, and nothing is sent.
+      - This lists prefixes, for example V(["198.51.100.0/24", "2001:db8:5::/48"]), whose addresses are
+        published all the same, for a lab or a test. Multicast and unspecified addresses are always refused.
+      - The ntsops.nts.ddns_agent role applies the same policy (C(ddns_agent_allow_prefixes)).
+    type: list
+    elements: str
+    default: []
   ttl:
     description:
       - TTL of the records in seconds. With O(budget) as well, it must not exceed what the budget allows.
@@ -145,6 +158,15 @@ EXAMPLES = r"""
   ntsops.nts.ddns_record:
     name: time.example.net
     ipv4: [198.51.100.7]
+    ttl: 60
+    key_file: /etc/bind/ntsops-ddns.key
+
+- name: Publish a lab's documentation-range address (refused without allow_prefixes)
+  ntsops.nts.ddns_record:
+    name: time.lab.example.test
+    ipv4: [198.51.100.7]
+    ipv6: ["2001:db8:5::7"]
+    allow_prefixes: [198.51.100.0/24, "2001:db8:5::/48"]
     ttl: 60
     key_file: /etc/bind/ntsops-ddns.key
 
@@ -244,6 +266,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils._dns.errors import (
     DdnsPropagationError,
     DdnsUnreachableError,
 )
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.policy import parse_allow_prefixes, require_publishable
 from ansible_collections.ntsops.nts.plugins.module_utils._dns.records import desired_states
 from ansible_collections.ntsops.nts.plugins.module_utils._dns.tsig import TSIG_ALGORITHMS, make_key
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
@@ -274,6 +297,9 @@ def run(module: AnsibleModule) -> dict[str, object]:
     wanted = desired_states(p["state"], ttl, p["ipv4"], p["ipv6"])
     if not wanted:
         raise DdnsInputError("give ipv4 and/or ipv6 (an empty list removes that family's records)")
+    allowed = parse_allow_prefixes(p["allow_prefixes"])
+    for family, state in wanted.items():
+        require_publishable(family, state.addresses, allowed)
     key = make_key(p["key_name"], p["key_secret"], p["key_algorithm"], p["key_file"])
     transport = DnspythonTransport()
     client = DnsClient(transport, key=key, timeout=p["timeout"], retries=p["retries"], tcp=p["protocol"] == "tcp")
@@ -316,6 +342,7 @@ def main() -> None:
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "ipv4": {"type": "list", "elements": "str"},
             "ipv6": {"type": "list", "elements": "str"},
+            "allow_prefixes": {"type": "list", "elements": "str", "default": []},
             "ttl": {"type": "int"},
             "budget": {
                 "type": "dict",

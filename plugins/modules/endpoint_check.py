@@ -77,6 +77,32 @@ options:
         cookies NTS-KE returned (cookies are not bound to an address).
       - Useful to check a new address of the same server before NTS-KE announces it.
     type: str
+  server_addresses:
+    description:
+      - The addresses the server itself has. The name's A and AAAA records (as the resolver returns them, also
+        when O(addresses) is given) are compared with them per family, in RV(records).
+      - A record at an address not in this list is a problem (a client that picks it fails); so is an address
+        of the list that is not published, and a family of the list with no record at all (the record set
+        lacks a family the server serves).
+      - The list is taken as complete for both families; mutually exclusive with O(gather_server_addresses).
+    type: list
+    elements: str
+  gather_server_addresses:
+    description:
+      - Compare the records with this host's own addresses (C(ip -o addr show), every interface), selected as
+        the ntsops.nts.ddns_agent role selects what to publish; run the module on the server for this.
+      - Deprecated and tentative addresses count as the server's; temporary, link-local, unique local and
+        other refused ones do not. A family with no such address on the host is not compared (its public
+        IPv4 address may be a NAT's).
+    type: bool
+    default: false
+  allow_prefixes:
+    description:
+      - With O(gather_server_addresses), prefixes whose non-global addresses count as the server's (a lab in
+        documentation space), as for ntsops.nts.ddns_record.
+    type: list
+    elements: str
+    default: []
 notes:
   - The NTP exchange goes to the server and port named in the NTS-KE response when it
     has Server or Port Negotiation records, else to the same address on port 123.
@@ -85,6 +111,7 @@ notes:
     reported as a rejected cookie.
 seealso:
   - module: ntsops.nts.cert_check
+  - module: ntsops.nts.ddns_record
 """
 
 EXAMPLES = r"""
@@ -102,9 +129,50 @@ EXAMPLES = r"""
     ca_path: /etc/ssl/private-ca.pem
     min_cert_days: 21
   delegate_to: localhost
+
+- name: On the server, check that A and AAAA are exactly the addresses it has
+  ntsops.nts.endpoint_check:
+    name: time.example.net
+    gather_server_addresses: true
 """
 
 RETURN = r"""
+records:
+  description:
+    - The name's published records against the server's addresses, per family (V(ipv4), V(ipv6)); only with
+      O(server_addresses) or O(gather_server_addresses).
+  returned: when the server's addresses are known
+  type: dict
+  contains:
+    name:
+      description: The name compared.
+      type: str
+    ipv4:
+      description: >-
+        published (addresses the name resolves to), server (the server's, null when unknown), verdict
+        (match, missing, stale or unknown), missing (server addresses not published) and stale (published
+        addresses the server does not have).
+      type: dict
+    ipv6:
+      description: The same for AAAA.
+      type: dict
+    missing:
+      description: Whether an address or a family of the server is not published.
+      type: bool
+    stale:
+      description: Whether a record points at an address the server does not have.
+      type: bool
+    problems:
+      description: One line per finding, starting with the name; also in RV(problems).
+      type: list
+      elements: str
+  sample:
+    name: time.example.net
+    ipv4: {published: [203.0.113.7], server: [203.0.113.7], verdict: match, missing: [], stale: []}
+    ipv6: {published: [], server: ["2001:db8::7"], verdict: missing, missing: ["2001:db8::7"], stale: []}
+    missing: true
+    stale: false
+    problems: ["time.example.net: no AAAA record, but the server has ipv6 2001:db8::7"]
 ok:
   description: True when every address passed every check.
   returned: always
@@ -174,6 +242,7 @@ addresses:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ntsops.nts.plugins.module_utils._check.endpoint import CheckOptions, check_endpoint
+from ansible_collections.ntsops.nts.plugins.module_utils._check.published import FAMILIES, gather_server_addresses
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 
 
@@ -191,10 +260,20 @@ def main() -> None:
             "aead": {"type": "list", "elements": "int", "default": [15]},
             "expect_cookies": {"type": "int", "default": 8},
             "ntp_address": {"type": "str"},
+            "server_addresses": {"type": "list", "elements": "str"},
+            "gather_server_addresses": {"type": "bool", "default": False},
+            "allow_prefixes": {"type": "list", "elements": "str", "default": []},
         },
+        mutually_exclusive=[("server_addresses", "gather_server_addresses")],
         supports_check_mode=True,
     )
     params = module.params
+    server_addresses, server_families = params["server_addresses"], FAMILIES
+    try:
+        if params["gather_server_addresses"]:
+            server_addresses, server_families = gather_server_addresses(params["allow_prefixes"])
+    except NtsopsError as exc:
+        module.fail_json(msg=str(exc), ok=False, problems=[str(exc)], addresses=[])
     options = CheckOptions(
         name=params["name"],
         port=params["port"],
@@ -206,6 +285,8 @@ def main() -> None:
         aead=tuple(params["aead"]),
         expect_cookies=params["expect_cookies"],
         ntp_address=params["ntp_address"],
+        server_addresses=tuple(server_addresses) if server_addresses is not None else None,
+        server_families=tuple(server_families),
     )
     try:
         result = check_endpoint(options, addresses=params["addresses"])

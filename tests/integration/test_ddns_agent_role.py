@@ -25,7 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "dns"))
 
 from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import max_ttl
-from ddns_lab import KEY_NAME, AgentLab, BindPair, bind_pair, run_playbook
+from ddns_lab import KEY_NAME, LAB_ALLOW_PREFIXES, AgentLab, BindPair, bind_pair, run_playbook
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +70,7 @@ def write_playbook(pair: BindPair, root: Path, **overrides: Any) -> Path:
         "ddns_agent_ipv4_interface": "ddnsr0",
         "ddns_agent_ipv6_interface": "ddnsr0",
         "ddns_agent_budget": BUDGET,
+        "ddns_agent_allow_prefixes": LAB_ALLOW_PREFIXES,
         "ddns_agent_manage_package": False,
         "ddns_agent_manage_service": False,
         "ddns_agent_python": sys.executable,
@@ -132,6 +133,10 @@ def test_role_installs_a_working_agent(pair: BindPair, tmp_path: Path) -> None:
     config = json.loads((etc / "config.json").read_text())
     assert config["ttl"] == BUDGET_MAX_TTL  # the recovery model's max_ttl (126 s for chrony 4.3, maxpoll 4, 2 s)
     assert config["reconcile_interval"] == 5  # half the update latency, at least 5 s
+    assert config["allow_prefixes"] == LAB_ALLOW_PREFIXES
+    assert config["allow_temporary"] is False
+    assert config["remove_absent_family"] is False
+    assert config["absent_grace"] == 1800.0
     assert "Ansible" in config["_managed"]
     unit = (tmp_path / "systemd" / "ntsops-ddns-agent.service").read_text()
     assert unit.startswith("#")

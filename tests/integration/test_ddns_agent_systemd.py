@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "dns"))
 from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import max_ttl
 from ddns_lab import (
     KEY_NAME,
+    LAB_ALLOW_PREFIXES,
     PRIMARY_ADDRESS,
     PROXY_ADDRESS,
     SECONDARY_ADDRESS,
@@ -124,6 +125,7 @@ def converge(container: str, pair: BindPair, root: Path) -> subprocess.Completed
         "ddns_agent_ipv4_interface": "ddns0",
         "ddns_agent_ipv6_interface": "ddns0",
         "ddns_agent_budget": BUDGET,
+        "ddns_agent_allow_prefixes": LAB_ALLOW_PREFIXES,
         "ddns_agent_propagation_timeout": 10,
     }
     play = [{"name": "Converge", "hosts": "all", "gather_facts": True,

@@ -242,3 +242,33 @@ def test_ttl_over_budget_refused(pair: BindPair) -> None:
     )
     assert allowed.result["changed"] is True
     assert f"ttl {too_long} s is above {BUDGET_MAX_TTL} s" in allowed.stderr  # the warning
+
+
+def test_non_global_addresses_are_refused_unless_their_prefix_is_allowed(pair: BindPair) -> None:
+    before = pair.update_count()
+    for ipv4, ipv6, reason in (
+        (["198.18.5.9"], None, "198.18.5.9 (benchmarking (RFC 2544))"),
+        (None, ["fe80::9"], "fe80::9 (link-local (RFC 4291))"),
+        (None, ["fd00:5::9"], "fd00:5::9 (unique local address, ULA (RFC 4193))"),
+        (None, ["2001:db8:5::9"], "2001:db8:5::9 (documentation range (RFC 3849))"),
+    ):
+        extra = {k: v for k, v in (("ipv4", ipv4), ("ipv6", ipv6)) if v is not None}
+        run = run_ddns_record(pair.netns, args(pair, "policy", ttl=60, allow_prefixes=[], **extra))
+        assert run.failed, run.stdout
+        assert reason in run.result["msg"]
+        assert "refusing to publish" in run.result["msg"]
+    assert pair.update_count() == before
+    assert served(pair, "policy", "AAAA") == ([], [])
+    allowed = run_ddns_record(
+        pair.netns,
+        args(pair, "policy", ttl=60, ipv4=["198.18.5.9"], ipv6=["2001:db8:5::9"],
+             allow_prefixes=["198.18.5.0/24", "2001:db8:5::/48"]),
+    )
+    assert allowed.result["changed"] is True, allowed.stdout
+    assert served(pair, "policy", "AAAA") == (["2001:db8:5::9"], ["2001:db8:5::9"])
+    # A bad prefix is an input error, not a traceback.
+    bad = run_ddns_record(
+        pair.netns, args(pair, "policy", ttl=60, ipv4=["198.18.5.9"], allow_prefixes=["198.18.5.9/24"])
+    )
+    assert bad.failed
+    assert "is not a network prefix" in bad.result["msg"]

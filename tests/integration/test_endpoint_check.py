@@ -69,6 +69,41 @@ def test_explicit_addresses_replace_resolution(nts_lab):
     assert [entry["address"] for entry in run.result["addresses"]] == ["2001:db8::10"]
 
 
+def test_records_equal_the_servers_addresses_given(nts_lab):
+    name = f"chrony.{LAB_DOMAIN}"
+    run = _endpoint(nts_lab, name, ntp_exchange=False, server_addresses=["198.51.100.10", "2001:db8::10"])
+    assert not run.failed, run.result.get("msg")
+    records = run.result["records"]
+    assert (records["ipv4"]["verdict"], records["ipv6"]["verdict"]) == ("match", "match")
+    # The server is said to have another IPv6 address: the AAAA record at ::10 is stale.
+    moved = _endpoint(nts_lab, name, ntp_exchange=False, server_addresses=["198.51.100.10", "2001:db8::12"])
+    assert moved.failed
+    assert moved.result["records"]["ipv6"]["stale"] == ["2001:db8::10"]
+    assert f"{name}: AAAA 2001:db8::10 published but not an address of the server" in moved.result["msg"]
+
+
+def test_gathered_on_the_server_a_record_set_without_aaaa_is_flagged(nts_lab):
+    # On the chrony host itself, whose name has an A record only although it has IPv6 too.
+    name = f"chrony.{LAB_DOMAIN}"
+    nts_lab.chrony_host.set_hosts({name: ["198.51.100.10"]})
+    args = {
+        "name": name,
+        "ca_path": str(nts_lab.ca_path),
+        "ntp_exchange": False,
+        "gather_server_addresses": True,
+        "allow_prefixes": ["198.51.100.0/24", "2001:db8::/32"],
+    }
+    run = run_module("endpoint_check", args, prefix=nts_lab.chrony_host.exec_argv([]))
+    assert run.failed
+    records = run.result["records"]
+    assert records["ipv4"] == {
+        "published": ["198.51.100.10"], "server": ["198.51.100.10"], "verdict": "match", "missing": [], "stale": []
+    }
+    assert records["ipv6"]["verdict"] == "missing"
+    assert records["problems"] == [f"{name}: no AAAA record, but the server has ipv6 2001:db8::10"]
+    assert [entry["ok"] for entry in run.result["addresses"]] == [True]
+
+
 def test_cert_check_catches_a_renewal_chronyd_has_not_loaded(daemons, test_ca):
     server = daemons.chrony_server()
     cert = server.cert

@@ -16,6 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ansible_collections.ntsops.nts.plugins.module_utils._check import cert_info
+from ansible_collections.ntsops.nts.plugins.module_utils._check.published import (
+    FAMILIES,
+    PublishedRecordsError,
+    compare_records,
+    split_families,
+)
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 from ansible_collections.ntsops.nts.plugins.module_utils._net import nts_session, tls
 from ansible_collections.ntsops.nts.plugins.module_utils._net.deadline import NtsStepError
@@ -48,6 +54,11 @@ class CheckOptions:
     # Send the NTP exchange here instead of where NTS-KE pointed (cookies are not bound
     # to an address: a planned move checks the new address with cookies from the old).
     ntp_address: str | None = None
+    # The server's own addresses, to compare with the name's A and AAAA records; None: no
+    # comparison. server_families: the families those addresses cover (a family gathered
+    # from the host with no global address there is unknown, not absent).
+    server_addresses: tuple[str, ...] | None = None
+    server_families: tuple[str, ...] = FAMILIES
 
     def validate(self) -> None:
         if not self.name:
@@ -67,6 +78,18 @@ class CheckOptions:
         for aead_id in self.aead:
             if not 0 <= aead_id <= 0xFFFF:
                 raise EndpointCheckError(f"AEAD id {aead_id} is outside 0-65535")
+        self._validate_server_addresses()
+
+    def _validate_server_addresses(self) -> None:
+        if self.server_addresses is not None:
+            if cert_info.is_ip_address(self.name):
+                raise EndpointCheckError("server_addresses needs a host name: an address has no A or AAAA records")
+            try:
+                split_families(self.server_addresses, "server_addresses")
+            except PublishedRecordsError as exc:
+                raise EndpointCheckError(str(exc)) from None
+            if set(self.server_families) - set(FAMILIES):
+                raise EndpointCheckError(f"server_families must be among {', '.join(FAMILIES)}")
 
 
 def resolve_addresses(name: str) -> list[str]:
@@ -197,7 +220,11 @@ def check_endpoint(
     addresses: Sequence[str] | None = None,
     resolver: Resolver = resolve_addresses,
 ) -> dict[str, Any]:
-    """Check every address concurrently; ``ok`` is true only when every address passed."""
+    """Check every address concurrently; ``ok`` is true only when every address passed.
+
+    With ``options.server_addresses`` the name's records are compared with them as well
+    (``records``, see published.py); each finding is a problem line starting with the name.
+    """
     options.validate()
     if addresses:
         targets = list(dict.fromkeys(addresses))
@@ -213,4 +240,21 @@ def check_endpoint(
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_ADDRESSES, len(targets))) as pool:
         results = list(pool.map(lambda address: check_address(address, options, context=context), targets))
     problems = [problem for result in results for problem in result["problems"]]
-    return {"ok": not problems, "addresses": results, "problems": problems}
+    output: dict[str, Any] = {"addresses": results}
+    if options.server_addresses is not None:
+        # The records as clients resolve them, also when explicit addresses were checked.
+        published = targets if not addresses else _resolve_or_none(options.name, resolver)
+        records = compare_records(
+            options.name, published, options.server_addresses, options.server_families
+        )
+        output["records"] = records
+        problems.extend(records["problems"])
+    return {"ok": not problems, **output, "problems": problems}
+
+
+def _resolve_or_none(name: str, resolver: Resolver) -> list[str]:
+    """The name's addresses; a name that does not resolve has none (compare_records reports what is missing)."""
+    try:
+        return resolver(name)
+    except EndpointCheckError:
+        return []

@@ -164,4 +164,20 @@ def assess(result: Mapping[str, Any], thresholds: Thresholds) -> Assessment:
         status, why = assess_address(entry, thresholds)
         address_status[str(entry.get("address"))] = status
         reasons.extend(why)
-    return Assessment(worst(address_status.values()), address_status, reasons)
+    records_status, why = assess_records(result.get("records"))
+    reasons.extend(why)
+    return Assessment(worst([*address_status.values(), records_status]), address_status, reasons)
+
+
+def assess_records(records: Any) -> tuple[int, list[str]]:
+    """The records-versus-server comparison (published.py): a record at an address the server
+    does not have is CRITICAL (clients that pick it fail); an address or a whole family of the
+    server that is not published is WARNING (clients still reach it, by the other addresses)."""
+    if not isinstance(records, Mapping):
+        return OK, []
+    problems = [str(p) for p in records.get("problems") or []]
+    if records.get("stale"):
+        return CRITICAL, problems
+    if records.get("missing"):
+        return WARNING, problems
+    return OK, problems

@@ -45,6 +45,17 @@ from ansible_collections.ntsops.nts.plugins.module_utils._dns.errors import (
     DdnsInputError,
     DdnsPropagationError,
 )
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.interfaces import (
+    FamilyReading,
+    Runner,
+    parse_ip_addr,
+    run_command,
+)
+from ansible_collections.ntsops.nts.plugins.module_utils._dns.policy import (
+    Network,
+    parse_allow_prefixes,
+    partition_publishable,
+)
 from ansible_collections.ntsops.nts.plugins.module_utils._dns.records import (
     FAMILIES,
     RDTYPE_NAMES,
@@ -55,11 +66,12 @@ from ansible_collections.ntsops.nts.plugins.module_utils._dns.tsig import load_k
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 
 IP_MONITOR = ("ip", "-o", "monitor", "address")
-# Address flags that mean "not (yet, or any more) usable as the server's public address".
-UNUSABLE_FLAGS = frozenset({"tentative", "dadfailed", "deprecated", "temporary"})
+# How long a family must have no address at all before remove_absent_family deletes its
+# record: three default Router Advertisement intervals (MaxRtrAdvInterval 600 s, RFC 4861
+# 6.2.1), so a lost RA or a reconnect of the uplink never deletes the AAAA record.
+DEFAULT_ABSENT_GRACE_S = 1800.0
 MIN_RECONCILE_S = 5
 MAX_RECONCILE_S = 3600
-COMMAND_TIMEOUT_S = 20
 
 
 class AgentConfigError(NtsopsError):
@@ -94,6 +106,17 @@ class AgentConfig:
     wait_for_propagation: bool = True
     propagation_timeout: float = 30.0
     settle_s: float = 0.05
+    # Address policy (policy.py): prefixes published although not global (labs, tests).
+    allow_prefixes: tuple[str, ...] = ()
+    allow_temporary: bool = False
+    # A family with no address at all: its record is left alone unless this is set,
+    # and then deleted only after absent_grace seconds without any address.
+    remove_absent_family: bool = False
+    absent_grace: float = DEFAULT_ABSENT_GRACE_S
+
+    @property
+    def allowed_networks(self) -> tuple[Network, ...]:
+        return parse_allow_prefixes(self.allow_prefixes)
 
 
 def reconcile_interval(update_latency: float) -> int:
@@ -140,6 +163,7 @@ def parse_config(data: Mapping[str, Any]) -> AgentConfig:
         raise AgentConfigError("sources must map ipv4 and/or ipv6 to a source")
     values = dict(data)
     values["sources"] = {family: _source(family, raw) for family, raw in raw_sources.items()}
+    _check_policy_settings(values)
     try:
         config = AgentConfig(**values)
     except TypeError as exc:
@@ -151,6 +175,24 @@ def parse_config(data: Mapping[str, Any]) -> AgentConfig:
     if config.protocol not in ("tcp", "udp"):
         raise AgentConfigError("protocol must be tcp or udp")
     return config
+
+
+def _check_policy_settings(values: dict[str, Any]) -> None:
+    """Validate (and normalise in ``values``) the address policy settings."""
+    prefixes = values.get("allow_prefixes", [])
+    if not isinstance(prefixes, list) or not all(isinstance(p, str) for p in prefixes):
+        raise AgentConfigError('allow_prefixes must be a list of prefixes such as "2001:db8::/32"')
+    try:
+        parse_allow_prefixes(prefixes)
+    except DdnsInputError as exc:
+        raise AgentConfigError(str(exc)) from None
+    values["allow_prefixes"] = tuple(prefixes)
+    for flag in ("allow_temporary", "remove_absent_family", "wait_for_propagation"):
+        if flag in values and not isinstance(values[flag], bool):
+            raise AgentConfigError(f"{flag} must be true or false, not {values[flag]!r}")
+    grace = values.get("absent_grace", DEFAULT_ABSENT_GRACE_S)
+    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0:
+        raise AgentConfigError(f"absent_grace must be a number of seconds, not {grace!r}")
 
 
 def load_config(path: str) -> AgentConfig:
@@ -166,59 +208,29 @@ def load_config(path: str) -> AgentConfig:
 # ------------------------------------------------------------------ address sources
 
 
-def parse_ip_addr(text: str, family: str) -> tuple[str, ...]:
-    """Usable global addresses of one family from ``ip -o addr show`` output."""
-    token = "inet" if family == "ipv4" else "inet6"
-    found = []
-    for line in text.splitlines():
-        words = line.replace("\\", " ").split()
-        if token not in words:
-            continue
-        at = words.index(token)
-        if at + 1 >= len(words):
-            continue
-        flags = set(words[at + 2 :])
-        if "scope" not in words or words[words.index("scope") + 1 : words.index("scope") + 2] != ["global"]:
-            continue
-        if flags & UNUSABLE_FLAGS:
-            continue
-        found.append(words[at + 1].split("/")[0])
-    return normalise_addresses(family, found)
-
-
-def parse_command_output(text: str, family: str) -> tuple[str, ...]:
-    """Addresses printed one per line (or space separated) by an operator's command."""
+def parse_command_output(text: str, family: str, allowed: Sequence[Network] = ()) -> FamilyReading:
+    """Addresses printed one per line (or space separated) by an operator's command, sorted by the policy."""
     words = [w for w in text.split() if w]
     try:
-        return normalise_addresses(family, words)
+        addresses = normalise_addresses(family, words)
     except DdnsInputError as exc:
         raise DdnsInputError(f"the {family} address command printed something else: {exc}") from None
+    usable, refused = partition_publishable(addresses, allowed)
+    return FamilyReading(usable=usable, refused=refused)
 
 
-Runner = Callable[[Sequence[str]], str]
-
-
-def run_command(argv: Sequence[str]) -> str:
-    """Run a command and return its stdout; a failure or a hang becomes a clear error."""
-    try:
-        # The argv comes from the root-owned agent configuration; no shell is involved.
-        completed = subprocess.run(  # noqa: S603
-            list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DdnsInputError(f"{shlex.join(argv)}: {exc}") from None
-    if completed.returncode != 0:
-        raise DdnsInputError(
-            f"{shlex.join(argv)} exited with {completed.returncode}: {completed.stderr.strip()[:200]}"
-        )
-    return completed.stdout
-
-
-def read_addresses(source: Source, family: str, runner: Runner = run_command) -> tuple[str, ...]:
+def read_addresses(
+    source: Source,
+    family: str,
+    runner: Runner = run_command,
+    allowed: Sequence[Network] = (),
+    allow_temporary: bool = False,
+) -> FamilyReading:
     if source.interface:
         flag = "-4" if family == "ipv4" else "-6"
-        return parse_ip_addr(runner(["ip", "-o", flag, "addr", "show", "dev", source.interface]), family)
-    return parse_command_output(runner(list(source.command or ())), family)
+        text = runner(["ip", "-o", flag, "addr", "show", "dev", source.interface])
+        return parse_ip_addr(text, family, allowed, allow_temporary)
+    return parse_command_output(runner(list(source.command or ())), family, allowed)
 
 
 # --------------------------------------------------------------------------- agent
@@ -237,25 +249,63 @@ class Agent:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     clock: Callable[[], float] = time.monotonic
     published: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # When each family was first seen with no address at all (agent clock).
+    absent_since: dict[str, float] = field(default_factory=dict)
+    # The last "skipped" note per family, so it is logged when it changes only.
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def log(self, message: str) -> None:
         self.out.write(message + "\n")
         self.out.flush()
 
     def local_addresses(self) -> dict[str, tuple[str, ...]]:
-        """Each family's current addresses; a family with none (or a failing source) is left out."""
-        found = {}
+        """Each family's addresses to publish; a family to leave alone is left out, one to remove maps to ()."""
+        found: dict[str, tuple[str, ...]] = {}
+        allowed = self.config.allowed_networks
         for family, source in self.config.sources.items():
             try:
-                addresses = read_addresses(source, family, self.runner)
+                reading = read_addresses(source, family, self.runner, allowed, self.config.allow_temporary)
             except DdnsError as exc:
                 self.log(f"warning: {family}: {exc}; its record is left alone")
+                self.absent_since.pop(family, None)
                 continue
-            if not addresses:
-                self.log(f"warning: {family}: no usable address from {source.describe()}; its record is left alone")
+            self._note_skipped(family, source, reading)
+            if reading.usable:
+                self.absent_since.pop(family, None)
+                found[family] = reading.usable
                 continue
-            found[family] = addresses
+            if reading.pending:
+                # Renumbering: the old prefix is deprecated or the new one still tentative.
+                # Replacing the record now could only empty it; keep it until one is preferred.
+                self.absent_since.pop(family, None)
+                self.log(
+                    f"warning: {family}: no preferred address from {source.describe()} yet "
+                    f"({', '.join(str(r) for r in reading.pending)}); its record is kept"
+                )
+                continue
+            since = self.absent_since.setdefault(family, self.clock())
+            absent_s = self.clock() - since
+            if self.config.remove_absent_family and absent_s >= self.config.absent_grace:
+                self.log(
+                    f"warning: {family}: no address from {source.describe()} for {absent_s:.0f} s "
+                    f"(absent_grace {self.config.absent_grace:g} s); removing its record"
+                )
+                found[family] = ()
+                continue
+            left = (
+                f"; removed after {self.config.absent_grace:g} s without one"
+                if self.config.remove_absent_family
+                else ""
+            )
+            self.log(f"warning: {family}: no usable address from {source.describe()}; its record is left alone{left}")
         return found
+
+    def _note_skipped(self, family: str, source: Source, reading: FamilyReading) -> None:
+        """Log the addresses not published, with the reason, whenever that set changes (not every reconcile)."""
+        skipped = reading.describe_skipped()
+        if skipped and skipped != self.skipped.get(family):
+            self.log(f"skipped: {family} from {source.describe()}: {skipped}")
+        self.skipped[family] = skipped
 
     def reconcile(self, trigger: str, detected_at: float | None = None) -> bool:
         """Make DNS match the local addresses; True when DNS is known to be right afterwards."""
@@ -312,6 +362,13 @@ class Agent:
             f"started: {self.config.name}, "
             + ", ".join(f"{f} from {s.describe()}" for f, s in self.config.sources.items())
             + f", ttl {self.config.ttl}, reconcile every {self.config.reconcile_interval:g} s"
+            + (f", allowing {', '.join(self.config.allow_prefixes)}" if self.config.allow_prefixes else "")
+            + (", temporary addresses too" if self.config.allow_temporary else "")
+            + (
+                f", removing a family absent for {self.config.absent_grace:g} s"
+                if self.config.remove_absent_family
+                else ""
+            )
         )
         monitor = subprocess.Popen(list(monitor_argv), stdout=subprocess.PIPE)  # noqa: S603 - fixed argv
         try:

@@ -47,6 +47,9 @@ PROXY_ADDRESS = "127.53.0.3"
 PORT = 5300
 STATS_PORT = 8053
 NETNS_PREFIX = "ntsops-ddns-"
+# The documentation and benchmarking space these tests publish (inside the namespace
+# only); the address policy (plugins/module_utils/_dns/policy.py) refuses it unless allowed.
+LAB_ALLOW_PREFIXES = ["192.0.2.0/24", "198.51.100.0/24", "198.18.5.0/24", "2001:db8::/32"]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -383,7 +386,11 @@ class AnsibleRun:
 def run_ddns_record(
     netns: LabNamespace, args: dict[str, Any], check: bool = False, diff: bool = False, timeout: float = 120
 ) -> AnsibleRun:
-    """Run ntsops.nts.ddns_record through `ansible localhost -m`, inside the lab namespace."""
+    """Run ntsops.nts.ddns_record through `ansible localhost -m`, inside the lab namespace.
+
+    The lab's documentation prefixes are allowed unless ``args`` says otherwise.
+    """
+    args = {"allow_prefixes": LAB_ALLOW_PREFIXES, **args}
     argv = [
         str(VENV_BIN / "ansible"),
         "localhost",
@@ -455,6 +462,7 @@ class AgentLab:
             "reconcile_interval": 60,
             "timeout": 2,
             "propagation_timeout": 10,
+            "allow_prefixes": LAB_ALLOW_PREFIXES,
         }
         config.update(settings)
         self.config_path = self.pair.root / f"agent-{self.name}.json"
@@ -517,6 +525,24 @@ class AgentLab:
         if result.returncode != 0 or measured["seconds"] is None:
             raise AssertionError(f"no propagation within {timeout} s: {result.stderr}\n{self.log()}")
         return float(measured["seconds"])
+
+    def renumber_and_measure(
+        self, old6: str, new6: str, hold: float = 0.0, dad: bool = True, timeout: float = 20
+    ) -> dict[str, Any]:
+        """Deprecate old6, wait ``hold`` s, add new6; address_change.py's figures (seconds, AAAA answers seen)."""
+        script = Path(__file__).resolve().parent / "address_change.py"
+        servers = f"{PRIMARY_ADDRESS},{SECONDARY_ADDRESS}"
+        argv = [sys.executable, str(script), "renumber", self.name, str(self.pair.port), servers, self.interface]
+        argv += [old6, new6, str(hold), "1" if dad else "0", str(timeout)]
+        result = self.pair.netns.run(argv, timeout=hold + timeout + 30)
+        lines = result.stdout.strip().splitlines()
+        if not lines:
+            raise AssertionError(f"address_change.py renumber failed: {result.stderr}\n{self.log()}")
+        measured: dict[str, Any] = json.loads(lines[-1])
+        measured["aaaa_seen"] = [tuple(a) for a in measured["aaaa_seen"]]
+        if result.returncode != 0 or measured["seconds"] is None:
+            raise AssertionError(f"AAAA {new6} not served within {timeout} s: {measured}\n{self.log()}")
+        return measured
 
 
 def ansible_env() -> dict[str, str]:

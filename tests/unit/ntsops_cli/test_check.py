@@ -307,3 +307,43 @@ def test_missing_ca_bundle_is_unknown(tmp_path: Path, capsys: pytest.CaptureFixt
     missing = tmp_path / "nope.pem"
     assert main(["check", "t.example", "--address", "127.0.0.1", "--ca", str(missing)]) == monitoring.UNKNOWN
     assert f"cannot read CA bundle {missing}" in capsys.readouterr().out
+
+
+def test_server_addresses_are_passed_and_a_missing_family_warns(
+    canned: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = _result(GOOD_ENTRY)
+    result["records"] = {
+        "name": "time.example", "missing": True, "stale": False,
+        "problems": ["time.example: no AAAA record, but the server has ipv6 2001:db8::10"],
+    }
+    result["problems"] += result["records"]["problems"]
+    result["ok"] = False
+    canned["result"] = result
+    code = main(["check", "time.example", "--server-address", "198.51.100.10", "--server-address", "2001:db8::10"])
+    assert code == monitoring.WARNING
+    assert canned["options"].server_addresses == ("198.51.100.10", "2001:db8::10")
+    assert canned["options"].server_families == ("ipv4", "ipv6")
+    assert "no AAAA record, but the server has ipv6 2001:db8::10" in capsys.readouterr().out
+
+
+def test_gathered_server_addresses(canned: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+
+    def gather(allow_prefixes: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        seen.append(allow_prefixes)
+        return ("2001:db8::10",), ("ipv6",)
+
+    monkeypatch.setattr(check_cli, "gather_server_addresses", gather)
+    assert main(["check", "time.example", "--gather-server-addresses", "--allow-prefix", "2001:db8::/32"]) == 0
+    assert seen == [["2001:db8::/32"]]
+    assert (canned["options"].server_addresses, canned["options"].server_families) == (("2001:db8::10",), ("ipv6",))
+
+
+def test_server_addresses_given_and_gathered_is_a_usage_error(
+    canned: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["check", "t.example", "--server-address", "192.0.2.1", "--gather-server-addresses"])
+    assert exited.value.code == monitoring.UNKNOWN
+    assert "options" not in canned
