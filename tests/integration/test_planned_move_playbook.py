@@ -188,6 +188,8 @@ def test_planned_move_playbook_check_mode_then_real_run(
         # The container has no network the controller could reach its addresses on; the
         # pre-move checks are exercised in the lab (scripts/lab_planned_move.py).
         "-e", "planned_move_precheck=false",
+        # documentation space, which ddns_record refuses to publish unless allowed
+        "-e", json.dumps({"planned_move_dns_allow_prefixes": ["198.51.100.0/24"]}),
     ]
     before = state(container)
     check = ansible_playbook(REPO / "playbooks" / "planned_move.yml", inventory, "--check", *move_args)
