@@ -27,6 +27,7 @@ extends_documentation_fragment:
   - ntsops.nts._attributes
   - ntsops.nts._attributes.read_only
   - ntsops.nts._tls_check
+  - ntsops.nts._tls_check.cert_days
 options:
   cert_path:
     description: PEM file with the server certificate first, then any intermediates.

@@ -24,10 +24,10 @@ author:
   - ntsops developers (@ntsops)
 requirements:
   - cryptography >= 45 (AES-SIV with the empty plaintext of every NTS request fails in older versions)
-  - pyOpenSSL >= 23 (TLS 1.3 connections and chain verification; Debian 12's python3-openssl)
-  - service-identity >= 21.1 (certificate name checks by RFC 6125; Debian 12's python3-service-identity)
 extends_documentation_fragment:
   - ntsops.nts._attributes
+  - ntsops.nts._tls_check
+  - ntsops.nts._tls_check.nts_ke_target
 attributes:
   check_mode:
     support: full
@@ -36,12 +36,6 @@ attributes:
     support: none
     details: The state file holds secrets, so no diff is shown.
 options:
-  name:
-    description:
-      - The NTS-KE host name clients are configured with. An IP address is allowed; the certificate must
-        then carry it as an IP subject alternative name.
-    type: str
-    required: true
   step:
     description: Save cookies now, or verify the cookies saved earlier.
     type: str
@@ -54,28 +48,10 @@ options:
         the server's keys rotate out, so it is written with mode 0600 and should be removed when done.
     type: path
     required: true
-  port:
-    description: The NTS-KE TCP port.
-    type: int
-    default: 4460
   addresses:
     description: With O(step=save), these addresses instead of resolving O(name).
     type: list
     elements: str
-  ca_path:
-    description:
-      - PEM bundle of trusted CA certificates.
-      - When not set, the system trust store is used, as clients do by default.
-    type: path
-  timeout:
-    description: Seconds allowed for each network step (TCP connect, TLS handshake, NTS-KE, NTP exchange).
-    type: float
-    default: 5
-  aead:
-    description: AEAD algorithm ids to offer, in order of preference (15 is AEAD_AES_SIV_CMAC_256).
-    type: list
-    elements: int
-    default: [15]
 notes:
   - NTS servers decrypt cookies without keeping state, so one saved cookie may be verified any number of times.
   - chrony keeps four server keys, the current one, two older ones and one for the future (nts_ke_server.c
@@ -164,6 +140,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils._check.cookie_continuit
     verify_cookies,
 )
 from ansible_collections.ntsops.nts.plugins.module_utils._check.endpoint import CheckOptions
+from ansible_collections.ntsops.nts.plugins.module_utils._check.module_args import NTS_KE_TARGET_ARGS
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 
 
@@ -181,14 +158,10 @@ def _write_private(module: AnsibleModule, path: str, text: str) -> None:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "name": {"type": "str", "required": True},
+            **NTS_KE_TARGET_ARGS,
             "step": {"type": "str", "required": True, "choices": ["save", "verify"]},
             "state_file": {"type": "path", "required": True},
-            "port": {"type": "int", "default": 4460},
             "addresses": {"type": "list", "elements": "str"},
-            "ca_path": {"type": "path"},
-            "timeout": {"type": "float", "default": 5},
-            "aead": {"type": "list", "elements": "int", "default": [15]},
         },
         supports_check_mode=True,
     )

@@ -28,17 +28,9 @@ extends_documentation_fragment:
   - ntsops.nts._attributes
   - ntsops.nts._attributes.read_only
   - ntsops.nts._tls_check
+  - ntsops.nts._tls_check.cert_days
+  - ntsops.nts._tls_check.nts_ke_target
 options:
-  name:
-    description:
-      - The NTS-KE host name clients are configured with. An IP address is allowed;
-        the certificate must then carry it as an IP subject alternative name.
-    type: str
-    required: true
-  port:
-    description: The NTS-KE TCP port.
-    type: int
-    default: 4460
   addresses:
     description:
       - Check these addresses instead of resolving O(name).
@@ -62,11 +54,6 @@ options:
     description: Run one NTS-protected NTP exchange after NTS-KE and check that authenticated time flows.
     type: bool
     default: true
-  aead:
-    description: AEAD algorithm ids to offer, in order of preference (15 is AEAD_AES_SIV_CMAC_256).
-    type: list
-    elements: int
-    default: [15]
   expect_cookies:
     description: Report a problem when NTS-KE returns fewer cookies than this.
     type: int
@@ -242,6 +229,7 @@ addresses:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ntsops.nts.plugins.module_utils._check.endpoint import CheckOptions, check_endpoint
+from ansible_collections.ntsops.nts.plugins.module_utils._check.module_args import NTS_KE_TARGET_ARGS
 from ansible_collections.ntsops.nts.plugins.module_utils._check.published import FAMILIES, gather_server_addresses
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 
@@ -249,15 +237,11 @@ from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsEr
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "name": {"type": "str", "required": True},
-            "port": {"type": "int", "default": 4460},
+            **NTS_KE_TARGET_ARGS,
             "addresses": {"type": "list", "elements": "str"},
-            "ca_path": {"type": "path"},
-            "timeout": {"type": "float", "default": 5},
             "min_cert_days": {"type": "int", "default": 14},
             "min_cert_fraction": {"type": "float"},
             "ntp_exchange": {"type": "bool", "default": True},
-            "aead": {"type": "list", "elements": "int", "default": [15]},
             "expect_cookies": {"type": "int", "default": 8},
             "ntp_address": {"type": "str"},
             "server_addresses": {"type": "list", "elements": "str"},
