@@ -12,6 +12,10 @@ namespace of the harness (tests/integration/harness/netns.py) whose hub bridge i
 the podman bridge by one veth pair, so the root namespace gets no address or route and
 the namespace's own /etc/hosts resolves the servers' names to both families. Both
 containers are shared by every test here and removed at the end, also on failure.
+
+A third container runs chronyd 4.6.1 with `ntsaeads 30` (AES-128-GCM-SIV only). The AEAD,
+cookie and record-order tests pin what Debian 13's servers send, and where it differs from
+chrony 4.3 and NTPsec 1.2.2 on Debian 12.
 """
 
 from __future__ import annotations
@@ -21,16 +25,18 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ansible_adhoc import run_module
+from harness import ntswire
 from harness.ca import IssuedCert, TestCA
 from harness.daemons import wait_ntp_stratum, wait_tcp
 from harness.netns import Host, Network
@@ -42,13 +48,19 @@ PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(REPO / "molecule" / "containe
 IMAGE = "localhost/ntsops/debian13-systemd:latest"
 NETWORK = "ntsops-d13checks"
 LABEL = "owner=ntsops-d13checks"
-SUBNET4 = "198.18.6.0/24"
-SUBNET6 = "2001:db8:6::/64"
-CLIENT_ADDRESSES = ("198.18.6.20/24", "2001:db8:6::20/64")
+NET4 = "198.18.6"  # .0/24
+NET6 = "2001:db8:6:"  # :/64
+CLIENT_OCTET = 20
 DOMAIN = "d13.test"
 NTSOPS = [sys.executable, "-m", "ntsops_cli"]
 CERT_DAYS = 47  # not the CA's default 90: the days left the checks report come from this certificate
 READY_TIMEOUT_S = 60.0
+# kind, daemon, Debian 13 version, host octet of both addresses, stratum it answers
+SERVER_PLAN = (
+    ("chrony", "chrony", "4.6.1", 10, 3),
+    ("ntpsec", "ntpsec", "1.2.3", 11, 6),
+    ("chrony-gcm", "chrony", "4.6.1", 12, 4),
+)
 # Debian's packages come from the image's /var/cache/apt/archives (the network is internal),
 # as in benchmarks/recovery_d13.py; /run/chrony holds chronyd's command socket.
 INSTALL = (
@@ -61,7 +73,8 @@ INSTALL = (
 class D13Server:
     """One NTS server container: its daemon, addresses, certificate and the stratum it answers."""
 
-    kind: str  # chrony or ntpsec
+    kind: str  # chrony, ntpsec, or chrony-gcm (chronyd with `ntsaeads 30`)
+    daemon: str  # chrony or ntpsec
     version: str  # the Debian 13 package's upstream version
     container: str
     ipv4: str
@@ -104,7 +117,7 @@ def remove_rig() -> None:
     podman("network", "rm", "-f", NETWORK, check=False)
 
 
-def chrony_conf(server: D13Server, extra: Sequence[str] = ()) -> str:
+def chrony_conf(server: D13Server) -> str:
     return "\n".join([
         "cmdport 0",
         "bindcmdaddress /run/chrony/chronyd.sock",
@@ -115,7 +128,7 @@ def chrony_conf(server: D13Server, extra: Sequence[str] = ()) -> str:
         f"ntsserverkey /conf/{server.kind}.key",
         f"local stratum {server.stratum}",
         "allow all",
-        *extra,
+        *(["ntsaeads 30"] if server.kind == "chrony-gcm" else []),
     ]) + "\n"
 
 
@@ -137,16 +150,16 @@ def ntpsec_conf(server: D13Server) -> str:
 
 
 def start_script(server: D13Server) -> str:
-    if server.kind == "chrony":
+    if server.daemon == "chrony":
         # -x: never touch the clock; -u root: the container has no CAP_SYS_TIME to keep anyway
-        return INSTALL.format(pkg="chrony") + "exec chronyd -d -x -u root -f /conf/chrony.conf"
+        return INSTALL.format(pkg="chrony") + f"exec chronyd -d -x -u root -f /conf/{server.kind}.conf"
     # as root: ntpd -u exits without CAP_SYS_TIME (nts-facts section 3)
     return INSTALL.format(pkg="ntpsec") + "exec ntpd -n -c /conf/ntpsec.conf -p /run/ntpd.pid -l /run/ntpd.log"
 
 
 def daemon_log(server: D13Server) -> str:
     text = podman("logs", server.container, check=False)
-    if server.kind == "ntpsec":
+    if server.daemon == "ntpsec":
         text += podman("exec", server.container, "cat", "/run/ntpd.log", check=False)
     return text
 
@@ -197,18 +210,18 @@ def d13(reaped_leftovers: list[str], test_ca: TestCA,
     conf = tmp_path_factory.mktemp("d13conf")
     conf.chmod(0o755)
     servers: dict[str, D13Server] = {}
-    for kind, version, host_octet, stratum in (("chrony", "4.6.1", 10, 3), ("ntpsec", "1.2.3", 11, 6)):
-        ipv4, ipv6 = f"198.18.6.{host_octet}", f"2001:db8:6::{host_octet}"
+    for kind, daemon, version, host_octet, stratum in SERVER_PLAN:
+        ipv4, ipv6 = f"{NET4}.{host_octet}", f"{NET6}:{host_octet}"
         cert = test_ca.issue(f"d13-{kind}", dns=[f"{kind}.{DOMAIN}"], ips=[ipv4, ipv6], days=CERT_DAYS)
-        servers[kind] = D13Server(kind, version, f"ntsops-d13checks-{kind}", ipv4, ipv6, stratum, cert)
+        server = D13Server(kind, daemon, version, f"{NETWORK}-{kind}", ipv4, ipv6, stratum, cert)
+        servers[kind] = server
         shutil.copy(cert.chain_path, conf / f"{kind}.crt")
         shutil.copy(cert.key_path, conf / f"{kind}.key")
-    (conf / "chrony.conf").write_text(chrony_conf(servers["chrony"]))
-    (conf / "ntpsec.conf").write_text(ntpsec_conf(servers["ntpsec"]))
+        (conf / f"{kind}.conf").write_text(chrony_conf(server) if daemon == "chrony" else ntpsec_conf(server))
 
     remove_rig()
     try:
-        podman("network", "create", "--internal", "--ipv6", "--subnet", SUBNET4, "--subnet", SUBNET6,
+        podman("network", "create", "--internal", "--ipv6", "--subnet", f"{NET4}.0/24", "--subnet", f"{NET6}:/64",
                "--label", LABEL, NETWORK)
         bridge = json.loads(podman("network", "inspect", NETWORK))[0]["network_interface"]
         for server in servers.values():
@@ -217,7 +230,8 @@ def d13(reaped_leftovers: list[str], test_ca: TestCA,
                    "--volume", f"{conf}:/conf:ro", "--pull", "never", IMAGE, "sh", "-c", start_script(server))
         with Network() as network:
             hosts = {server.name: [server.ipv4, server.ipv6] for server in servers.values()}
-            client = network.add_host("d13client", list(CLIENT_ADDRESSES), hosts=hosts)
+            client = network.add_host("d13client", [f"{NET4}.{CLIENT_OCTET}/24", f"{NET6}:{CLIENT_OCTET}/64"],
+                                      hosts=hosts)
             attach_to_podman_bridge(network, bridge)
             lab = D13Lab(client, servers, test_ca)
             wait_ready(lab)
@@ -272,7 +286,7 @@ def prometheus_samples(text: str) -> dict[tuple[str, str | None], float]:
     return samples
 
 
-SERVERS = ["chrony", "ntpsec"]
+SERVERS = ["chrony", "ntpsec"]  # the default configurations; chrony-gcm has its own tests below
 FAMILIES = ["ipv4", "ipv6"]
 
 
@@ -377,10 +391,126 @@ def test_ntsops_check_by_address(d13, kind, family):
 # ------------------------------------------------------------------ the daemons are Debian 13's
 
 
-@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.parametrize("kind", [plan[0] for plan in SERVER_PLAN])
 def test_servers_run_debian13_daemons(d13, kind):
     server = d13.servers[kind]
-    binary = "chronyd" if kind == "chrony" else "ntpd"
+    binary = "chronyd" if server.daemon == "chrony" else "ntpd"
     version = podman("exec", server.container, binary, "--version")
-    expected = f"chronyd (chrony) version {server.version} " if kind == "chrony" else f"ntpd ntpsec-{server.version}"
+    if server.daemon == "chrony":
+        expected = f"chronyd (chrony) version {server.version} "
+    else:
+        expected = f"ntpd ntpsec-{server.version}"
     assert version.startswith(expected), version
+
+
+# ------------------------------------------------------------------ AEAD choice, cookies and record order
+# Facts about Debian 13's servers (see each test); chrony 4.3 and NTPsec 1.2.2 differ where noted.
+
+AES_SIV_CMAC_256, AES_SIV_CMAC_384, AES_128_GCM_SIV = 15, 16, 30
+
+
+def endpoint_ke(lab: D13Lab, server: D13Server, aead: list[int], ntp: bool = True) -> dict[str, Any]:
+    """endpoint_check over IPv4 with `aead` offered in that order; the registered result."""
+    run = run_module("endpoint_check", {"name": server.name, "addresses": [server.ipv4], "ca_path": lab.ca_path,
+                                        "aead": aead, "ntp_exchange": ntp}, prefix=lab.client.exec_argv([]))
+    return run.result
+
+
+@pytest.mark.parametrize(("aead", "chosen"), [([AES_128_GCM_SIV, AES_SIV_CMAC_256], AES_128_GCM_SIV),
+                                              ([AES_SIV_CMAC_256, AES_128_GCM_SIV], AES_SIV_CMAC_256)])
+def test_chrony_46_picks_the_clients_first_aead_it_enables(d13, aead, chosen):
+    # chrony 4.6.1 enables `ntsaeads 30 15` by default and takes the first id of the client's
+    # list that it enables (nts_ke_server.c process_request); 4.3 knows only 15.
+    result = endpoint_ke(d13, d13.servers["chrony"], aead, ntp=False)
+    assert not result.get("failed"), result.get("msg")
+    ke = result["addresses"][0]["ke"]
+    assert ke["aead"] == chosen and ke["cookies"] == 8
+    # Cookie: key id 4 + nonce 12 + the two session keys + tag 16, sealed with AES-128-GCM-SIV
+    # (4.3: AES-SIV-CMAC-256 with a 16-byte nonce, 100 bytes for AEAD 15).
+    assert ke["cookie_sizes"] == ([64] if chosen == AES_128_GCM_SIV else [96])
+
+
+@pytest.mark.parametrize(("aead", "chosen", "cookie"), [([AES_128_GCM_SIV, AES_SIV_CMAC_256], AES_SIV_CMAC_256, 104),
+                                                        ([AES_SIV_CMAC_384, AES_SIV_CMAC_256], AES_SIV_CMAC_384, 136)])
+def test_ntpsec_123_offers_only_aes_siv_cmac(d13, aead, chosen, cookie):
+    # As 1.2.2: no AES-GCM-SIV; the client's first AES-SIV-CMAC id wins and time flows with it.
+    result = endpoint_ke(d13, d13.servers["ntpsec"], aead)
+    assert not result.get("failed"), result.get("msg")
+    entry = result["addresses"][0]
+    assert entry["ke"]["aead"] == chosen
+    assert entry["ke"]["cookie_sizes"] == [cookie]
+    assert entry["ntp"]["authenticated"] is True and entry["ntp"]["stratum"] == d13.servers["ntpsec"].stratum
+
+
+def test_ntpsec_123_answers_aes_siv_cmac_256_when_only_gcm_siv_is_offered(d13):
+    # Not in the client's list (RFC 8915 section 4.1.5 says the server chooses from it); the check says so.
+    result = endpoint_ke(d13, d13.servers["ntpsec"], [AES_128_GCM_SIV])
+    assert result.get("failed")
+    assert any("server chose AEAD 15 (AEAD_AES_SIV_CMAC_256), which was not offered" in p for p in result["problems"])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("kind", SERVERS)
+def test_ke_response_record_order(d13, kind, family):
+    """Next Protocol, AEAD, 8 New Cookie, End of Message; no Port or Server Negotiation
+    (port 123, no `ntsntpserver`). chrony marks the AEAD record critical, NTPsec does not."""
+    server = d13.servers[kind]
+    address = server.address(family)
+    sock = d13.client.socket(socket.AF_INET6 if family == "ipv6" else socket.AF_INET)
+    ke = ntswire.ke_client(sock, address, 4460, server.name, d13.ca_path)
+    assert ke.alpn == b"ntske/1" and ke.tls_version == "TLSv1.3"
+    assert [r.rtype for r in ke.records] == [ntswire.NEXT_PROTOCOL, ntswire.AEAD_ALGORITHM,
+                                             *[ntswire.NEW_COOKIE] * 8, ntswire.END_OF_MESSAGE]
+    critical = [r.critical for r in ke.records]
+    assert critical == [True, kind == "chrony", *[False] * 8, True]
+    assert ke.records[1].body == AES_SIV_CMAC_256.to_bytes(2, "big")
+
+
+# ------------------------------------------------------------------ chrony 4.6.1 with `ntsaeads 30`
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_chrony_ntsaeads_30_serves_gcm_siv(d13, family):
+    server = d13.servers["chrony-gcm"]
+    address = server.address(family)
+    run = run_module("endpoint_check", {"name": server.name, "addresses": [address], "ca_path": d13.ca_path,
+                                        "aead": [AES_128_GCM_SIV], "ntp_exchange": False},
+                     prefix=d13.client.exec_argv([]))
+    assert not run.failed, run.result.get("msg")
+    entry = run.result["addresses"][0]
+    assert entry["tls"]["version"] == "TLSv1.3"
+    assert entry["cert"]["days_left"] == expected_days_left(server)
+    assert entry["ke"]["aead"] == AES_128_GCM_SIV
+    assert entry["ke"]["aead_name"] == "AEAD_AES_128_GCM_SIV"
+    assert entry["ke"]["cookies"] == 8 and entry["ke"]["cookie_sizes"] == [64]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_chrony_ntsaeads_30_gives_an_siv_cmac_client_an_empty_aead_record(d13, family):
+    server = d13.servers["chrony-gcm"]
+    address = server.address(family)
+    run = run_module("endpoint_check", {"name": server.name, "addresses": [address], "ca_path": d13.ca_path},
+                     prefix=d13.client.exec_argv([]))
+    assert run.failed
+    assert run.result["problems"] == [
+        f"{address}: NTS-KE response: server supports none of the offered AEAD algorithms: 15 (AEAD_AES_SIV_CMAC_256)"]
+    # On the wire: Next Protocol, an empty (critical) AEAD record, End of Message; no Error record, no cookie.
+    sock = d13.client.socket(socket.AF_INET6 if family == "ipv6" else socket.AF_INET)
+    ke = ntswire.ke_client(sock, address, 4460, server.name, d13.ca_path)
+    assert [(r.rtype, r.critical, r.body) for r in ke.records] == [
+        (ntswire.NEXT_PROTOCOL, True, b"\x00\x00"), (ntswire.AEAD_ALGORITHM, True, b""),
+        (ntswire.END_OF_MESSAGE, True, b"")]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "chrony 4.6.1 derives AES-128-GCM-SIV keys with AEAD id 15 in the TLS exporter context unless the client "
+    "sends its Compliant AES-128-GCM-SIV Exporter Context record (type 1024; nts_ke_server.c prepare_response); "
+    "the check core derives them with id 30 as RFC 8915 says and sends no such record, so chrony answers "
+    "the NTP request with an NTS NAK"))
+@pytest.mark.parametrize("kind", ["chrony", "chrony-gcm"])
+def test_gcm_siv_ntp_exchange_is_authenticated(d13, kind):
+    result = endpoint_ke(d13, d13.servers[kind], [AES_128_GCM_SIV])
+    entry = result["addresses"][0]
+    assert entry["ke"]["aead"] == AES_128_GCM_SIV
+    assert entry["ntp"]["nak"] is False
+    assert entry["ntp"]["authenticated"] is True
