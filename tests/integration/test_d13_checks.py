@@ -10,7 +10,7 @@ CAP_SYS_TIME, chronyd runs with -x and ntpd with the kernel and NTP disciplines 
 The checks run on this host's code (the venv's ansible and `ntsops`) inside a network
 namespace of the harness (tests/integration/harness/netns.py) whose hub bridge is wired to
 the podman bridge by one veth pair, so the root namespace gets no address or route and
-the namespace's own /etc/hosts resolves the servers' names to both families. Both
+the namespace's own /etc/hosts resolves the servers' names to both families. The
 containers are shared by every test here and removed at the end, also on failure.
 
 A third container runs chronyd 4.6.1 with `ntsaeads 30` (AES-128-GCM-SIV only). The AEAD,
@@ -180,7 +180,7 @@ def attach_to_podman_bridge(network: Network, bridge: str) -> None:
 
 
 def wait_ready(lab: D13Lab) -> None:
-    """NTS-KE accepts and NTP answers with the configured stratum, on both families of both servers."""
+    """NTS-KE accepts and NTP answers with the configured stratum, on both families of every server."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     for server in lab.servers.values():
         try:
@@ -205,7 +205,7 @@ def _skip_unless_usable() -> None:
 @pytest.fixture(scope="module")
 def d13(reaped_leftovers: list[str], test_ca: TestCA,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[D13Lab]:
-    """Both Debian 13 servers answering on both families, and the client namespace."""
+    """The Debian 13 servers (SERVER_PLAN) answering on both families, and the client namespace."""
     _skip_unless_usable()
     conf = tmp_path_factory.mktemp("d13conf")
     conf.chmod(0o755)
