@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ansible_collections.ntsops.nts.plugins.module_utils._check import daemon_status
@@ -74,6 +74,28 @@ def wait_tcp(address: str, port: int, host: Host | None, timeout: float = 10.0) 
             sock.close()
         time.sleep(0.05)
     raise TimeoutError(f"{address}:{port} did not accept TCP within {timeout} s ({last})")
+
+
+def wait_ntp_stratum(host: Host | None, address: str, port: int, deadline: float,
+                     alive: Callable[[], None] = lambda: None) -> int:
+    """Poll `address:port` with plain NTP (from inside `host`'s namespace) until the server
+    claims a stratum (LI != 3, stratum > 0: NTPsec's orphan mode has settled); returns it.
+    `alive` raises when the daemon died. TimeoutError at `deadline` (time.monotonic())."""
+    # 48-byte NTPv4 client request (LI 0, VN 4, mode 3) with a non-zero transmit time.
+    request = bytes([0x23]) + bytes(39) + (0x0123456789ABCDEF).to_bytes(8, "big")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = host.socket(family, socket.SOCK_DGRAM) if host else socket.socket(family, socket.SOCK_DGRAM)
+    with contextlib.closing(sock):
+        sock.settimeout(0.5)
+        while time.monotonic() < deadline:
+            alive()
+            with contextlib.suppress(OSError):
+                sock.sendto(request, (address, port))
+                reply = sock.recv(512)
+                if len(reply) >= 48 and reply[0] >> 6 != 3 and reply[1] != 0:
+                    return reply[1]
+            time.sleep(0.2)
+    raise TimeoutError(f"{address} port {port} claimed no stratum in time")
 
 
 class _Daemon:
@@ -471,21 +493,10 @@ class NtpsecServer(_Daemon):
         return self
 
     def _wait_orphan_stratum(self, deadline: float) -> None:
-        """Poll with plain NTP until ntpd claims its orphan stratum (LI != 3, stratum > 0)."""
-        # 48-byte NTPv4 client request (LI 0, VN 4, mode 3) with a non-zero transmit time.
-        request = bytes([0x23]) + bytes(39) + (0x0123456789ABCDEF).to_bytes(8, "big")
-        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
-        with contextlib.closing(self.host.socket(family, socket.SOCK_DGRAM)) as sock:  # type: ignore[union-attr]
-            sock.settimeout(0.5)
-            while time.monotonic() < deadline:
-                self._check_running()
-                with contextlib.suppress(OSError):
-                    sock.sendto(request, (self.address, self.port))
-                    reply = sock.recv(512)
-                    if len(reply) >= 48 and reply[0] >> 6 != 3 and reply[1] != 0:
-                        return
-                time.sleep(0.2)
-        raise DaemonError(f"ntpd did not reach its orphan stratum in time:\n{self.log_tail()}")
+        try:
+            wait_ntp_stratum(self.host, self.address, self.port, deadline, self._check_running)
+        except TimeoutError as exc:
+            raise DaemonError(f"ntpd did not reach its orphan stratum in time:\n{self.log_tail()}") from exc
 
     def restart(self, timeout: float = 15.0) -> NtpsecServer:
         self.stop()

@@ -3,7 +3,7 @@
 A `Network` owns one hub namespace holding a bridge and any number of host
 namespaces, each wired to the bridge by a veth pair created *inside* the
 namespaces (the root namespace's interfaces, routes and /etc are never touched).
-Hosts get addresses from the documentation ranges only. Each host has its own
+Hosts get addresses from the documentation (and benchmarking) ranges only. Each host has its own
 /etc/netns/<ns>/hosts and resolv.conf, which `ip netns exec` bind-mounts over /etc.
 
 Names are `ntsops-t-<pid>-<n>-<role>`: `reap_leftovers()` removes the namespaces
@@ -280,6 +280,8 @@ DOC_NETWORKS = (
     ipaddress.ip_network("192.0.2.0/24"),
     ipaddress.ip_network("198.51.100.0/24"),
     ipaddress.ip_network("203.0.113.0/24"),
+    # RFC 2544 benchmarking range: the podman networks the tests create use it
+    ipaddress.ip_network("198.18.0.0/15"),
     ipaddress.ip_network("2001:db8::/32"),
 )
 
