@@ -502,13 +502,9 @@ def test_chrony_ntsaeads_30_gives_an_siv_cmac_client_an_empty_aead_record(d13, f
         (ntswire.END_OF_MESSAGE, True, b"")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "two gaps in the protocol code, both needed for AES-128-GCM-SIV against chrony 4.6.1: chrony keys it with "
-    "AEAD id 15 in the TLS exporter context unless the client sends its Compliant AES-128-GCM-SIV Exporter "
-    "Context record (type 1024, empty; nts_ke_server.c prepare_response), which the request lacks, so chrony "
-    "answers with an NTS NAK; and the authenticator's ciphertext is the AEAD output with the tag last "
-    "(RFC 8452, Nettle siv_gcm_aes128_encrypt_message), while _nts/aead.py _GcmSiv puts the tag first, which "
-    "only an empty plaintext (a request) survives, so no response verifies"))
+# AES-128-GCM-SIV against chrony 4.6.1: the request carries chrony's Compliant 128GCM
+# Export record (else chrony keys it with AEAD id 15 in the exporter context) and the
+# authenticator carries the AEAD output as RFC 8452 makes it, tag last.
 @pytest.mark.parametrize("kind", ["chrony", "chrony-gcm"])
 def test_gcm_siv_ntp_exchange_is_authenticated(d13, kind):
     result = endpoint_ke(d13, d13.servers[kind], [AES_128_GCM_SIV])

@@ -120,8 +120,9 @@ def key_exchange(session: TlsSession, aead_ids: Sequence[int], timeout: float) -
     c2s_key = s2c_key = b""
     if response.aead is not None and not response.errors:
         key_length = nts_records.AEAD_KEY_LENGTHS.get(response.aead, 32)
+        exported_as = nts_records.exporter_aead(response)
         for direction in (False, True):
-            context = nts_records.exporter_context(nts_records.PROTOCOL_NTPV4, response.aead, direction)
+            context = nts_records.exporter_context(nts_records.PROTOCOL_NTPV4, exported_as, direction)
             key = session.connection.export_keying_material(nts_records.EXPORTER_LABEL, key_length, context)
             if direction:
                 s2c_key = key

@@ -88,14 +88,15 @@ class _GcmSiv:
     def __init__(self, key: bytes) -> None:
         self._cipher = _crypto_aead.AESGCMSIV(key)
 
+    # RFC 8452's output is ciphertext || tag, and NTS carries the AEAD's output as it is
+    # (RFC 8915 section 5.6); chrony 4.6 (siv_nettle.c, Nettle's
+    # siv_gcm_aes128_encrypt_message()) does the same. Only AES-SIV-CMAC puts its SIV first.
     def seal(self, nonce: bytes, associated_data: bytes, plaintext: bytes) -> bytes:
-        # cryptography returns ciphertext || tag; NTS carries the SIV tag first.
-        sealed = self._cipher.encrypt(nonce, plaintext, associated_data)
-        return sealed[-TAG_BYTES:] + sealed[:-TAG_BYTES]
+        return self._cipher.encrypt(nonce, plaintext, associated_data)
 
     def open(self, nonce: bytes, associated_data: bytes, ciphertext: bytes) -> bytes:
         with _tag_checked():
-            return self._cipher.decrypt(nonce, ciphertext[TAG_BYTES:] + ciphertext[:TAG_BYTES], associated_data)
+            return self._cipher.decrypt(nonce, ciphertext, associated_data)
 
 
 _AEAD_CLASSES: dict[int, type[_SivCmac] | type[_GcmSiv]] = {

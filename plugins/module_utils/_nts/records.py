@@ -32,6 +32,12 @@ AEAD_ALGORITHM = 4
 NEW_COOKIE = 5
 SERVER_NEGOTIATION = 6
 PORT_NEGOTIATION = 7
+# chrony's "Compliant AES-128-GCM-SIV Export" record (nts_ke.h NKE_RECORD_COMPLIANT_128GCM_EXPORT,
+# chrony >= 4.4): empty and non-critical. A chrony server answering AEAD 30 derives the keys
+# with AEAD id 15 in the exporter context unless the client sent this record and the server
+# echoes it (nts_ke_server.c prepare_response()); chrony's client sends it whenever it offers 30
+# (nts_ke_client.c prepare_request()).
+COMPLIANT_128GCM_EXPORT = 1024
 
 RECORD_NAMES: dict[int, str] = {
     END_OF_MESSAGE: "End of Message",
@@ -42,6 +48,7 @@ RECORD_NAMES: dict[int, str] = {
     NEW_COOKIE: "New Cookie for NTPv4",
     SERVER_NEGOTIATION: "NTPv4 Server Negotiation",
     PORT_NEGOTIATION: "NTPv4 Port Negotiation",
+    COMPLIANT_128GCM_EXPORT: "Compliant AES-128-GCM-SIV Export (chrony)",
 }
 
 ERROR_UNRECOGNIZED_CRITICAL_RECORD = 0
@@ -163,15 +170,35 @@ def build_ke_request(
     aead_ids: Sequence[int] = (AEAD_AES_SIV_CMAC_256,),
     next_protocols: Sequence[int] = (PROTOCOL_NTPV4,),
 ) -> bytes:
-    """The client's NTS-KE request: Next Protocol, AEAD Algorithm, End of Message, all critical.
+    """The client's NTS-KE request: Next Protocol, AEAD Algorithm, End of Message, all critical,
+    with chrony's empty non-critical Compliant 128GCM Export record when AEAD 30 is offered
+    (servers that do not know it ignore it, as RFC 8915 requires).
 
     Raises NtsArgumentError for an empty list, a duplicate id or an id outside 0..65535.
     """
+    protocols = _encode_id_list(next_protocols, "next protocols")
+    aeads = _encode_id_list(aead_ids, "AEAD ids")
+    compliant = b""
+    if AEAD_AES_128_GCM_SIV in aead_ids:
+        compliant = encode_record(COMPLIANT_128GCM_EXPORT, b"", critical=False)
     return (
-        encode_record(NEXT_PROTOCOL, _encode_id_list(next_protocols, "next protocols"), critical=True)
-        + encode_record(AEAD_ALGORITHM, _encode_id_list(aead_ids, "AEAD ids"), critical=True)
+        encode_record(NEXT_PROTOCOL, protocols, critical=True)
+        + encode_record(AEAD_ALGORITHM, aeads, critical=True)
+        + compliant
         + encode_record(END_OF_MESSAGE, b"", critical=True)
     )
+
+
+def exporter_aead(response: KeResponse) -> int:
+    """The AEAD id the keys are exported with: the negotiated one, except AEAD 30 from a
+    server that did not echo the Compliant 128GCM Export record, which (as chrony's client
+    assumes, nts_ke_client.c process_response()) uses 15 there. Only for a response that
+    negotiated an AEAD."""
+    if response.aead is None:
+        raise NtsArgumentError("the response negotiated no AEAD")
+    if response.aead == AEAD_AES_128_GCM_SIV and not response.compliant_128gcm:
+        return AEAD_AES_SIV_CMAC_256
+    return response.aead
 
 
 def exporter_context(protocol_id: int, aead_id: int, server_to_client: bool) -> bytes:
@@ -290,6 +317,8 @@ class KeResponse:
     errors: list[int] = field(default_factory=list)
     unknown_records: list[int] = field(default_factory=list)
     deviations: list[str] = field(default_factory=list)
+    # the server echoed COMPLIANT_128GCM_EXPORT
+    compliant_128gcm: bool = False
 
 
 def _single_u16(record: Record) -> int:
@@ -381,6 +410,11 @@ class _ResponseInterpreter:
     def _server(self, record: Record) -> None:
         self.response.server = _server_name(record)
 
+    def _compliant_128gcm(self, record: Record) -> None:
+        if record.body:
+            raise NtsProtocolError(f"{record_name(record.record_type)} record has a {len(record.body)}-byte body")
+        self.response.compliant_128gcm = True
+
     def _port(self, record: Record) -> None:
         port = _single_u16(record)
         if port == 0:
@@ -396,6 +430,7 @@ class _ResponseInterpreter:
         NEW_COOKIE: _new_cookie,
         SERVER_NEGOTIATION: _server,
         PORT_NEGOTIATION: _port,
+        COMPLIANT_128GCM_EXPORT: _compliant_128gcm,
     }
 
 

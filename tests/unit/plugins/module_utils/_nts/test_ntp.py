@@ -474,7 +474,8 @@ def test_aes_128_gcm_siv_round_trip() -> None:
     packet = header() + ef(0x0104, UID)
     plaintext = ef(0x0204, b"g" * 64)
     sealed = AESGCMSIV(key).encrypt(nonce, plaintext, packet)
-    packet += ef(0x0404, struct.pack(">HH", 12, len(sealed)) + nonce + sealed[-16:] + sealed[:-16])
+    # RFC 8452: ciphertext then tag, carried as it is
+    packet += ef(0x0404, struct.pack(">HH", 12, len(sealed)) + nonce + sealed)
     assert ntp.parse_nts_response(packet, UID, key, ORIGIN, aead_id=30).cookies == [b"g" * 64]
 
 

@@ -62,9 +62,26 @@ def test_default_request_is_next_protocol_ntpv4_aead_15_end_of_message_all_criti
     assert rec.build_ke_request() == bytes.fromhex("8001 0002 0000  8004 0002 000f  8000 0000")
 
 
-def test_request_lists_aeads_in_preference_order() -> None:
+def test_request_lists_aeads_in_preference_order_and_asks_for_the_compliant_gcm_context() -> None:
+    # offering 30 adds chrony's empty, non-critical record 1024 (nts_ke.h NKE_RECORD_COMPLIANT_128GCM_EXPORT)
     request = rec.build_ke_request(aead_ids=(30, 15), next_protocols=(0,))
-    assert request == bytes.fromhex("8001 0002 0000  8004 0004 001e 000f  8000 0000")
+    assert request == bytes.fromhex("8001 0002 0000  8004 0004 001e 000f  0400 0000  8000 0000")
+    assert rec.build_ke_request(aead_ids=(15, 16)) == bytes.fromhex("8001 0002 0000  8004 0004 000f 0010  8000 0000")
+
+
+def test_gcm_keys_are_exported_as_30_only_when_the_server_echoes_the_compliant_record() -> None:
+    aead_30 = bytes.fromhex("80040002001e")
+    cookies = b"".join(raw(rec.NEW_COOKIE, bytes([i]) * 64) for i in range(8))
+    echoed = rec.interpret_ke_response(
+        parse(NEXT_NTPV4 + aead_30 + raw(rec.COMPLIANT_128GCM_EXPORT, b"") + cookies + EOM), offered_aeads=[30, 15])
+    silent = rec.interpret_ke_response(parse(NEXT_NTPV4 + aead_30 + cookies + EOM), offered_aeads=[30, 15])
+    assert echoed.compliant_128gcm and rec.exporter_aead(echoed) == 30
+    assert not silent.compliant_128gcm and rec.exporter_aead(silent) == 15
+    cmac = rec.interpret_ke_response(parse(chrony_like_response()), offered_aeads=[15])
+    assert rec.exporter_aead(cmac) == 15
+    with pytest.raises(rec.NtsProtocolError, match="1-byte body"):
+        rec.interpret_ke_response(parse(NEXT_NTPV4 + aead_30 + raw(rec.COMPLIANT_128GCM_EXPORT, b"x") + cookies + EOM),
+                                  offered_aeads=[30])
 
 
 @pytest.mark.parametrize(
@@ -103,7 +120,8 @@ def test_constants_match_rfc_8915_and_iana() -> None:
     assert [rec.AEAD_ALGORITHM, rec.NEW_COOKIE, rec.SERVER_NEGOTIATION, rec.PORT_NEGOTIATION] == [4, 5, 6, 7]
     assert rec.AEAD_KEY_LENGTHS == {15: 32, 16: 48, 17: 64, 30: 16, 31: 32}
     assert set(rec.AEAD_NAMES) == set(rec.AEAD_KEY_LENGTHS)
-    assert set(rec.RECORD_NAMES) == set(range(8))
+    # RFC 8915's eight, and chrony's Compliant 128GCM Export (not in the IANA registry)
+    assert set(rec.RECORD_NAMES) == {*range(8), rec.COMPLIANT_128GCM_EXPORT} and rec.COMPLIANT_128GCM_EXPORT == 1024
     assert rec.error_name(1) == "Bad Request"
     assert rec.error_name(0) == "Unrecognized Critical Record"
     assert rec.error_name(2) == "Internal Server Error"
@@ -286,7 +304,7 @@ def test_missing_critical_bits_are_deviations_not_errors() -> None:
         (NEXT_NTPV4 + AEAD_15 + raw(6, "tíme.example".encode()), r"not a printable ASCII name"),
         (NEXT_NTPV4 + AEAD_15 + raw(6, b"two words"), r"not a printable ASCII name"),
         (NEXT_NTPV4 + AEAD_15 + raw(5, b""), r"New Cookie record is empty"),
-        (NEXT_NTPV4 + AEAD_15 + raw(0x0400, b"x", critical=True), r"^unrecognized critical record type 1024$"),
+        (NEXT_NTPV4 + AEAD_15 + raw(0x0401, b"x", critical=True), r"^unrecognized critical record type 1025$"),
         (NEXT_NTPV4 + NEXT_NTPV4 + AEAD_15, r"duplicate NTS Next Protocol Negotiation record"),
         (NEXT_NTPV4 + AEAD_15 + AEAD_15, r"duplicate AEAD Algorithm Negotiation record"),
         (NEXT_NTPV4 + AEAD_15 + raw(6, b"a") + raw(6, b"b"), r"duplicate NTPv4 Server Negotiation record"),
@@ -437,6 +455,7 @@ def test_well_framed_random_records_raise_only_ntsops_errors(prefix: bytes, reco
 )
 def test_request_parses_back_to_what_was_asked(aeads: list[int], protocols: list[int]) -> None:
     records = parse(rec.build_ke_request(aead_ids=aeads, next_protocols=protocols))
-    assert [(r.record_type, r.critical) for r in records] == [(1, True), (4, True), (0, True)]
+    compliant = [(rec.COMPLIANT_128GCM_EXPORT, False)] if rec.AEAD_AES_128_GCM_SIV in aeads else []
+    assert [(r.record_type, r.critical) for r in records] == [(1, True), (4, True), *compliant, (0, True)]
     assert list(struct.unpack(f">{len(protocols)}H", records[0].body)) == protocols
     assert list(struct.unpack(f">{len(aeads)}H", records[1].body)) == aeads
