@@ -137,6 +137,12 @@ NTPDRS_NETWORK_WAIT_S = 1.0
 # has no timeout of its own, so towards a dark address it lasts the kernel's SYN
 # timeout: Linux net.ipv4.tcp_syn_retries 6 with a 1 s initial RTO, 1 + 2 + ... + 64 s.
 LINUX_TCP_SYN_TIMEOUT_S = 127.0
+# Linux neighbour resolution (net.ipv4.neigh.default.mcast_solicit 3 probes,
+# retrans_time_ms 1000): a connect or send to an address on the link that nobody
+# answers ARP for fails with EHOSTUNREACH about 3 s later, and a last-hop router gives
+# up as late before its ICMP host unreachable. Measured with ntpd-rs 1.4.0 clients
+# (benchmarks/ntpdrs_recovery.py): each failed NTS-KE to such an address took 3.06 s.
+LINUX_ARP_FAILURE_S = 3.1
 
 # RFC 8915: servers send eight cookies.
 RFC_COOKIES = 8

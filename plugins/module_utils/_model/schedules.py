@@ -32,6 +32,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
     CHRONY_NTSKE_CLIENT_TIMEOUT_S,
     CHRONY_POLL_JITTER,
     CHRONY_REACH_BITS,
+    LINUX_ARP_FAILURE_S,
     LINUX_TCP_SYN_TIMEOUT_S,
     NTPDRS_NETWORK_WAIT_S,
     NTPDRS_POLL_JITTER_MAX,
@@ -359,7 +360,9 @@ class NtpdrsPlan(FixedPeriodPlan):
     spawner_task() runs spawn/nts.rs try_spawn() at once: key_exchange_client()
     connects to (name, port), which resolves the name each time; a failed attempt is
     retried NETWORK_WAIT_PERIOD (1 s) after it returned, with no back-off; a connect to
-    a dark address lasts the kernel's SYN timeout. A fresh attempt creates a source
+    a dark address lasts the kernel's SYN timeout, one to an unreachable address up to
+    the neighbour resolution's failure (an ICMP network unreachable from a router ends
+    it at once). A fresh attempt creates a source
     that polls at once (ntp_source.rs: the first poll timer is zero), so recovery is
     at the attempt. NTS NAKs are ignored (source.rs is_kiss_ntsn).
     """
@@ -373,8 +376,8 @@ class NtpdrsPlan(FixedPeriodPlan):
             self.first_at = self.interval if latest else 0.0
         else:
             self.first_at = min(spec.cookies, NTPDRS_REACH_BITS) * self.interval
-        connect = LINUX_TCP_SYN_TIMEOUT_S if spec.old_address == "dark" else 0.0
-        self.period = connect + NTPDRS_NETWORK_WAIT_S
+        connect = {"dark": LINUX_TCP_SYN_TIMEOUT_S, "unreachable": LINUX_ARP_FAILURE_S if latest else 0.0}
+        self.period = connect.get(spec.old_address, 0.0) + NTPDRS_NETWORK_WAIT_S
 
 
 class RfcPlan(Plan):
