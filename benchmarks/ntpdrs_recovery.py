@@ -156,6 +156,7 @@ class Group:
     clients: list[str]
     dns_at: float | None = None
     syns_at_dns: dict[str, int] = field(default_factory=dict)
+    syns_at_change: dict[str, int] = field(default_factory=dict)
 
     @property
     def old(self) -> str:
@@ -365,16 +366,18 @@ def group_result(args: argparse.Namespace, group: Group, packets: list[Packet], 
     rows = []
     for name in group.clients:
         row = per_client(packets, addresses[name], group.old, change, group.dns_at)
-        row["syns_to_old_while_stale"] = group.syns_at_dns.get(name)
-        row["syns_to_old_total"] = syn_counter(name)
+        before = group.syns_at_change.get(name, 0)
+        row["syns_to_old_while_stale"] = group.syns_at_dns.get(name, before) - before
+        row["syns_to_old_total"] = syn_counter(name) - before
         row.update(log_events(name, change))
         rows.append(row)
     stale = group.dns_at if group.dns_at is not None else watched
     # ntpd-rs ignores the NAK, so the key change is compared with the unplanned model.
     model_old = "dark" if group.variant == "nak" else group.variant
+    # The model gets the moment the names really moved (the rig's update takes time).
     model = recovery_time(
         {"client": "ntpd-rs-1.4", "minpoll": args.poll, "maxpoll": args.poll, "old_address": model_old},
-        ttl=0, update_latency=group.latency,
+        ttl=0, update_latency=group.dns_at if group.dns_at is not None else group.latency,
     )
 
     def measured(key: str) -> list[float]:
@@ -418,6 +421,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         log("waiting for every client to synchronise over NTS on its old address")
         wait_steady(args, groups, pids)
         log(f"change: {', '.join(args.variants)}")
+        for group in groups:  # the start-up NTS-KE's SYN is not part of the flood
+            group.syns_at_change = {name: syn_counter(name) for name in group.clients}
         # Latency 0: the names move just before the change (nobody looks them up while
         # the old address answers), so that no group waits for another's update.
         for group in groups:
