@@ -24,7 +24,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.validate import 
 
 CLIENTS: tuple[str, ...] = ("chrony-4.3", "chrony-4.4+", "ntpsec-1.2", "ntpd-rs-1.4", "rfc8915")
 POLL_STATES: tuple[str, ...] = ("steady", "ramping")
-# unreachable: the old address answers with ICMP host/network unreachable.
+# unreachable: the old address answers with ICMP host/network unreachable, or ARP fails.
 OLD_ADDRESS_BEHAVIOURS: tuple[str, ...] = ("dark", "refused", "other", "unreachable")
 KE_FAILURES: tuple[str, ...] = ("connect", "tls")
 
