@@ -145,8 +145,6 @@ def install(name: str, package: str) -> None:
         f"apt-get install -y --no-install-recommends {package} >/dev/null 2>&1 || exit 1", timeout=300)
 
 
-
-
 @dataclass
 class Group:
     """Clients facing one old-address behaviour with one DNS update latency."""
