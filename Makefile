@@ -29,7 +29,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help bootstrap system venv link collections images lint sanity unit integration molecule test rules-test \
 	lab lab-down lab-drill-late-dns lab-planned-move requirements clean artifact-test \
-	bench-endpoint bench-simulate bench-ddns bench-herd bench-check bench-recovery-d13 bench-recovery-d13-fresh bench-exporter \
+	bench-endpoint bench-simulate bench-ddns bench-herd bench-check bench-recovery-d13 bench-recovery-d13-fresh bench-recovery-ntpdrs bench-exporter \
 	$(foreach line,$(CORE_LINES),sanity-$(line) unit-$(line) artifact-test-$(line)) \
 	$(foreach line,$(OTHER_CORE_LINES),venv-$(line) requirements-$(line))
 
@@ -55,6 +55,7 @@ help:
 	@echo "make bench-herd      NTS-KE capacity of local chronyd, and its rate limit against a NAT herd (root)"
 	@echo "make bench-recovery-d13  chrony 4.6.1 / NTPsec 1.2.3 clients vs the recovery model, fresh and late DNS (root, ~15 min)"
 	@echo "make bench-recovery-d13-fresh  the same, fresh DNS only (root, ~4 min)"
+	@echo "make bench-recovery-ntpdrs  ntpd-rs 1.4.0 clients vs the recovery model: old address refused, dark, unreachable, fresh and late DNS; NAK (root, ~10 min)"
 
 bootstrap: system venv link collections
 
@@ -197,6 +198,16 @@ bench-recovery-d13: bootstrap images
 bench-recovery-d13-fresh: bootstrap images
 	flock /tmp/ntsops-integration.lock $(PY) benchmarks/recovery_d13.py --chrony 20 --ntpsec 20 \
 		--json benchmarks/results/recovery_d13_fresh.json
+
+# ntpd-rs 1.4.0 clients on 198.18.4.0/24 (benchmarks/ntpdrs_recovery.py): one rig with
+# a group of 4 clients per old-address behaviour and DNS latency, then the NAK rig (its
+# key change hits every client of the server); each run holds the shared lock only for
+# itself.
+bench-recovery-ntpdrs: bootstrap images
+	flock /tmp/ntsops-integration.lock $(PY) benchmarks/ntpdrs_recovery.py --clients 4 --poll 3 \
+		--variants refused dark unreachable --latencies 0 120 --json benchmarks/results/ntpdrs_recovery.json
+	flock /tmp/ntsops-integration.lock $(PY) benchmarks/ntpdrs_recovery.py --clients 4 --poll 3 \
+		--variants nak --latencies 0 --json benchmarks/results/ntpdrs_recovery_nak.json
 
 # Builds what it needs, starts the lab, runs site.yml and verify.yml, runs the
 # recovery drill and leaves the lab running; running it again is idempotent.

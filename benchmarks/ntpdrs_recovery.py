@@ -4,33 +4,40 @@
 
 The rig (podman network ``ntsops-ntpdrs-measure``, 198.18.4.0/24, internal; Debian 13
 image from scripts/build-image.sh, packages installed from its apt cache, no
-container gets CAP_SYS_TIME):
+container gets CAP_SYS_TIME) measures groups of clients side by side, one group per
+old-address behaviour (``--variants``) and DNS update latency (``--latencies``):
 
-* ``ntpdrs-m-srv``: chronyd 4.6.1 (``-x``, local stratum 8) as NTS server on
-  198.18.4.10 (the old address) and 198.18.4.11 (the new one).
-* ``ntpdrs-m-old``: 198.18.4.9; at the change it takes over 198.18.4.10 with an
-  nftables counter of the NTS-KE SYNs sent to it, and for ``dark`` a rule dropping
-  everything sent to it; for ``refused`` nothing listens there (TCP RST).
+* ``ntpdrs-m-srv``: chronyd 4.6.1 (``-x``, local stratum 8) as NTS server on the new
+  address 198.18.4.11 and, until the change, on one old address per behaviour:
+  198.18.4.10 (``refused``, ``nak``), .12 (``dark``), .13 (``unreachable``).
+* ``ntpdrs-m-old``: 198.18.4.9; at the change it takes over .10 (nothing listens:
+  TCP RST, ICMP port unreachable for NTP) and .12 (an nftables rule drops everything
+  sent to it); nobody takes .13 (ARP fails, sockets get EHOSTUNREACH).
 * ``ntpdrs-m-cN``: ntpd-rs clients (``ntp-daemon``) with one NTS source ``ntp.m.test``,
   poll fixed at 2^P s, run with molecule/ntpd-rs/seccomp-clock-noop.json so that
   their clock steering is a no-op (ntp-daemon exits when it cannot steer).
 
 The name is resolved from each client's /etc/hosts (glibc reads it on every lookup,
-as ntp-daemon's NTS-KE does on every attempt): "DNS" is fresh at once (TTL 0) and the
-update latency is chosen. At the change chronyd loses 198.18.4.10: with ``unreachable``
-nobody takes it (ARP fails, sends fail with EHOSTUNREACH); with ``dark``/``refused``
-ntpdrs-m-old takes it. The names move to 198.18.4.11 ``--latency`` s after the change.
+as ntp-daemon's NTS-KE does on every attempt): "DNS" has TTL 0, and each group's
+names move to 198.18.4.11 its latency after the change. ``nak`` (measured alone)
+keeps the address and changes chronyd's cookie keys instead (restart without its
+saved ``ntskeys``, one of the two ways in docs/recovery-model.md "Planned move"), so
+every request gets an NTS NAK; its names move at once.
 
-Per client: the first NTS-KE attempt after the change and the last one to the old
-address (ntp-daemon's "error while attempting key exchange" lines), the source
-created on the new address ("new source" with 198.18.4.11) and the first answered
-poll seen there (``ntp-ctl status`` polled every 0.5 s: unanswered polls 0). The
-model's interval (plugins/module_utils/_model/recovery.py recovery_time) is printed
-next to them, and the old address's SYN count per second of stale DNS.
+Measured per client from a passive packet log of the rig's bridge
+(benchmarks/d13_sniff.py): the first NTS-KE SYN after the change, the first SYN to
+the new address, the first authenticated NTP response from the new address, the NAKs
+received; from an nftables counter in each client's own output path, the SYNs sent
+to its old address while the name still pointed there (for ``unreachable`` no SYN
+reaches the wire, so only this counter sees them); from ntp-daemon's log, the socket
+errors and failed key exchanges. Next to them the model's interval
+(plugins/module_utils/_model/recovery.py recovery_time; ``nak`` is compared with the
+unplanned model, since ntpd-rs ignores the NAK).
 
-Run as root: ``python3 benchmarks/ntpdrs_recovery.py --variant dark --latency 120``
-(wrap it in ``flock /tmp/ntsops-integration.lock``). Every container and the network
-are removed at the end, also on failure; every wait is bounded.
+Run as root: ``python3 benchmarks/ntpdrs_recovery.py --variants refused dark unreachable --latencies 0 120``
+(wrap it in ``flock /tmp/ntsops-integration.lock``); ``--json FILE`` also writes the
+result there. Every container and the network are removed at the end, also on
+failure; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -39,31 +46,46 @@ import argparse
 import json
 import os
 import re
+import shutil
+import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / ".collections"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import (
     recovery_time,
 )
+from d13_sniff import Packet, Sniffer
 
 IMAGE = "localhost/ntsops/debian13-systemd:latest"
 NETWORK = "ntsops-ntpdrs-measure"
 SUBNET = "198.18.4.0/24"
-OLD, NEW, OLD_HOST, SRV_NAME = "198.18.4.10", "198.18.4.11", "198.18.4.9", "ntp.m.test"
+NEW, OLD_HOST, SRV_NAME = "198.18.4.11", "198.18.4.9", "ntp.m.test"
+# One old address per behaviour, so that one rig measures them side by side; each
+# is a secondary address of the server until the change.
+OLD = {"refused": "198.18.4.10", "dark": "198.18.4.12", "unreachable": "198.18.4.13", "nak": "198.18.4.10"}
 SECCOMP = REPO / "molecule" / "ntpd-rs" / "seccomp-clock-noop.json"
 PREFIX = "ntpdrs-m-"
+LABEL = "owner=ntsops-ntpdrs-measure"
 ENV = {**os.environ, "CONTAINERS_CONF": str(REPO / "molecule" / "containers.conf")}
-COOKIES = re.compile(r"(?m)^ntp_source_nts_cookies_available\{[^}]*\} [1-9]")
+OBSERVE = "/run/ntp-observe"
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z")
+VARIANTS = tuple(OLD)
 
+# No bindaddress: one chronyd answers on both addresses. ntsdumpdir keeps the cookie
+# keys across a restart unless the file is removed (the nak variant removes it).
 CHRONY_CONF = """local stratum 8
 allow all
 ntsserverkey /m/server.key
@@ -79,6 +101,10 @@ def run(*argv: str, check: bool = True, timeout: float = 120) -> str:
     return result.stdout
 
 
+def log(message: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
 def pid_of(container: str) -> str:
     return run("podman", "inspect", "--format", "{{.State.Pid}}", container).strip()
 
@@ -91,7 +117,7 @@ def client_toml(poll: int) -> str:
     return f"""[observability]
 log-level = "info"
 ansi-colors = false
-observation-path = "/run/ntp-observe"
+observation-path = "{OBSERVE}"
 
 [[source]]
 mode = "nts"
@@ -109,13 +135,30 @@ initial-poll-interval = {poll}
 
 def start(name: str, address: str, *extra: str) -> None:
     run("podman", "run", "-d", "--name", name, "--hostname", name, "--network", NETWORK, "--ip", address,
-        "--cap-drop", "SYS_TIME", "--label", "owner=ntsops-ntpdrs-measure", "--pull", "never", *extra,
+        "--cap-drop", "SYS_TIME", "--label", LABEL, "--pull", "never", *extra,
         IMAGE, "sleep", "infinity")
 
 
 def install(name: str, package: str) -> None:
+    # The image carries the .deb files in its apt cache; the rig's network is internal.
     run("podman", "exec", name, "sh", "-c",
         f"apt-get install -y --no-install-recommends {package} >/dev/null 2>&1 || exit 1", timeout=300)
+
+
+@dataclass
+class Group:
+    """Clients facing one old-address behaviour with one DNS update latency."""
+
+    variant: str
+    latency: float
+    clients: list[str]
+    dns_at: float | None = None
+    syns_at_dns: dict[str, int] = field(default_factory=dict)
+    syns_at_change: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def old(self) -> str:
+        return OLD[self.variant]
 
 
 def set_hosts(name: str, address: str) -> None:
@@ -124,10 +167,38 @@ def set_hosts(name: str, address: str) -> None:
         f"printf '127.0.0.1 localhost\\n{address} {SRV_NAME}\\n' > /etc/hosts")
 
 
+def observe(pid: str) -> list[dict[str, Any]]:
+    """ntp-daemon's observation socket (u64 length + JSON, ntpd/src/daemon/sockets.rs
+    write_json), read through the container's root; [] while it is not there."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(f"/proc/{pid}/root{OBSERVE}")
+            data = b""
+            while len(data) < 8 or len(data) < 8 + struct.unpack("!Q", data[:8])[0]:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return []
+                data += chunk
+        sources = json.loads(data[8:])["sources"]
+        return sources if isinstance(sources, list) else []
+    except (OSError, ValueError, KeyError, struct.error):
+        return []
+
+
+def synced_on(pid: str, address: str) -> bool:
+    """The source on ``address`` answered its last poll and holds cookies."""
+    return any(
+        s.get("address", "").startswith(f"{address}:") and s.get("unanswered_polls") == 0
+        and (s.get("nts_cookies") or 0) > 0
+        for s in observe(pid)
+    )
+
+
 def log_events(name: str, since: float) -> dict[str, Any]:
-    """Times (s after ``since``) of the client's KE failures and of its source on NEW."""
+    """Times (s after ``since``) of the client's failed key exchanges and socket errors."""
     text = run("podman", "exec", name, "cat", "/m/log", check=False)
-    failures, new_source, send_errors = [], None, []
+    failures, socket_errors, naks_logged, new_source = [], [], 0, None
     for line in text.splitlines():
         match = LOG_TIME.match(line)
         if not match:
@@ -138,139 +209,277 @@ def log_events(name: str, since: float) -> dict[str, Any]:
         if "error while attempting key exchange" in line:
             failures.append(round(at, 2))
         elif "could not be sent" in line or "could not receive" in line:
-            send_errors.append(round(at, 2))
+            socket_errors.append(round(at, 2))
+        elif "nts not-acknowledge" in line:
+            naks_logged += 1
         elif "new source" in line and NEW in line and new_source is None:
             new_source = round(at, 2)
-    return {"ke_failures": failures, "new_source": new_source, "socket_errors": send_errors[:3]}
+    return {"ke_failures": failures, "ke_failure_count": len(failures), "socket_errors": socket_errors[:3],
+            "naks_logged": naks_logged, "new_source_logged_s": new_source}
 
 
-def answered_on_new(name: str) -> bool:
-    out = run("podman", "exec", name, "ntp-ctl", "-c", "/m/ntp.toml", "status", "-f", "prometheus", check=False)
-    for line in out.splitlines():
-        if line.startswith("ntp_source_unanswered_polls{") and NEW in line:
-            return line.rsplit(" ", 1)[1] == "0"
-    return False
+def syn_counter(name: str) -> int:
+    out = in_netns(name, "nft", "list", "table", "inet", "m", check=False)
+    found = re.findall(r"packets (\d+)", out)
+    return int(found[0]) if found else -1
 
 
 def cleanup() -> None:
-    names = run("podman", "ps", "-a", "--filter", "label=owner=ntsops-ntpdrs-measure", "--format", "{{.Names}}",
+    names = run("podman", "ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}",
                 check=False).split()
     if names:
         run("podman", "rm", "-f", "-t", "0", *names, check=False)
     run("podman", "network", "rm", "-f", NETWORK, check=False)
 
 
-def set_up(args: argparse.Namespace, clients: list[str]) -> None:
-    """The network, the server, the old-address host and the clients, steady on OLD."""
-    pki = Path(tempfile.mkdtemp(prefix="ntpdrs-m-"))
+def start_chronyd() -> None:
+    run("podman", "exec", "-d", f"{PREFIX}srv", "chronyd", "-x", "-u", "root", "-d", "-f", "/m/chrony.conf")
+
+
+def set_up(args: argparse.Namespace, groups: list[Group], pki: Path) -> str:
+    """The network, the server, the old-address host and the clients; the bridge's name."""
     run("sh", str(REPO / "molecule" / "shared" / "make-test-pki.sh"), str(pki), SRV_NAME)
     (pki / "chrony.conf").write_text(CHRONY_CONF)
     (pki / "ntp.toml").write_text(client_toml(args.poll))
+    pki.chmod(0o755)
     for path in pki.iterdir():
         path.chmod(0o644)
     mount = ["-v", f"{pki}:/m-ro:ro"]
     run("podman", "network", "create", "--internal", "--subnet", SUBNET, NETWORK)
-    start(f"{PREFIX}srv", OLD, *mount)
+    bridge = str(json.loads(run("podman", "network", "inspect", NETWORK))[0]["network_interface"])
+    srv = f"{PREFIX}srv"
+    # The server's own address is NEW and the old ones are secondaries: deleting a
+    # primary address also deletes its secondaries (promote_secondaries is off).
+    start(srv, NEW, *mount)
     start(f"{PREFIX}old", OLD_HOST)
-    for i, name in enumerate(clients):
+    clients = [(group, name) for group in groups for name in group.clients]
+    for i, (_group, name) in enumerate(clients):
         start(name, f"198.18.4.{20 + i}", "--security-opt", f"seccomp={SECCOMP}", *mount)
-    install(f"{PREFIX}srv", "chrony")
-    in_netns(f"{PREFIX}srv", "ip", "addr", "add", f"{NEW}/24", "dev", "eth0")
-    run("podman", "exec", f"{PREFIX}srv", "sh", "-c", "mkdir -p /m && cp /m-ro/* /m/")
-    run("podman", "exec", "-d", f"{PREFIX}srv", "chronyd", "-x", "-u", "root", "-d", "-f", "/m/chrony.conf")
-    for name in clients:
-        install(name, "ntpd-rs")
-        set_hosts(name, OLD)
+    install(srv, "chrony")
+    for old in sorted({group.old for group in groups}):
+        in_netns(srv, "ip", "addr", "add", f"{old}/24", "dev", "eth0")
+    run("podman", "exec", srv, "sh", "-c", "mkdir -p /m /var/lib/chrony /run/chrony && cp /m-ro/* /m/")
+    start_chronyd()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda name: install(name, "ntpd-rs"), [name for _group, name in clients]))
+    for group, name in clients:
+        set_hosts(name, group.old)
         run("podman", "exec", name, "sh", "-c", "mkdir -p /m && cp /m-ro/* /m/")
+        # SYNs to the old address, counted where they leave the client's stack (also
+        # when ARP fails and nothing reaches the wire).
+        in_netns(name, "nft", "add", "table", "inet", "m")
+        in_netns(name, "nft", "add", "chain", "inet", "m", "out", "{ type filter hook output priority 0 ; }")
+        in_netns(name, "nft", "add", "rule", "inet", "m", "out", "ip", "daddr", group.old, "tcp", "dport", "4460",
+                 "tcp", "flags", "&", "(syn|ack)", "==", "syn", "counter")
         run("podman", "exec", "-d", name, "sh", "-c", "exec ntp-daemon -c /m/ntp.toml > /m/log 2>&1")
-    # Steady: every client answered on the old address for a few polls.
-    deadline = time.monotonic() + 8 * 2**args.poll + 60
+    return bridge
+
+
+def wait_steady(args: argparse.Namespace, groups: list[Group], pids: dict[str, str]) -> None:
+    """Every client answered on its old address, then three more polls."""
+    deadline = time.monotonic() + 3 * 2**args.poll + 120
     while time.monotonic() < deadline:
-        if all(
-            COOKIES.search(run("podman", "exec", n, "ntp-ctl", "-c", "/m/ntp.toml", "status", "-f", "prometheus",
-                               check=False))
-            for n in clients
-        ):
+        if all(synced_on(pids[name], group.old) for group in groups for name in group.clients):
             break
         time.sleep(1)
     else:
-        raise RuntimeError("the clients did not get NTS cookies from the old address")
+        logs = {n: run("podman", "exec", n, "tail", "-3", "/m/log", check=False) for n in pids}
+        raise RuntimeError(f"the clients did not synchronise over NTS on the old address: {logs}")
     time.sleep(3 * 2**args.poll)
 
 
-def make_change(variant: str, clients: list[str]) -> float:
-    """Take OLD from the server (to the old-address host unless unreachable); its time."""
-    old = f"{PREFIX}old"
-    in_netns(old, "nft", "add", "table", "inet", "m")
-    in_netns(old, "nft", "add", "chain", "inet", "m", "in", "{ type filter hook input priority 0 ; }")
-    in_netns(old, "nft", "add", "rule", "inet", "m", "in", "ip", "daddr", OLD, "tcp", "dport", "4460",
-             "tcp", "flags", "syn", "counter")
-    if variant == "dark":
-        in_netns(old, "nft", "add", "rule", "inet", "m", "in", "ip", "daddr", OLD, "drop")
+def make_change(groups: list[Group]) -> float:
+    """Take the old addresses away (or change the keys for ``nak``); the moment it took effect."""
+    srv, old = f"{PREFIX}srv", f"{PREFIX}old"
+    variants = {group.variant for group in groups}
+    if variants == {"nak"}:
+        # New cookie keys: stop chronyd, drop the keys it saved at exit, start again.
+        run("podman", "exec", srv, "sh", "-c", "kill $(cat /run/chrony/chronyd.pid); "
+            "for i in $(seq 50); do [ -e /run/chrony/chronyd.pid ] || break; sleep 0.1; done; "
+            "rm -f /var/lib/chrony/ntskeys")
+        change = time.time()
+        start_chronyd()
+        return change
+    if "dark" in variants:
+        in_netns(old, "nft", "add", "table", "inet", "m")
+        in_netns(old, "nft", "add", "chain", "inet", "m", "in", "{ type filter hook input priority 0 ; }")
+        in_netns(old, "nft", "add", "rule", "inet", "m", "in", "ip", "daddr", OLD["dark"], "drop")
     change = time.time()
-    in_netns(f"{PREFIX}srv", "ip", "addr", "del", f"{OLD}/24", "dev", "eth0")
-    if variant != "unreachable":
-        in_netns(old, "ip", "addr", "add", f"{OLD}/24", "dev", "eth0")
-    for name in clients:
-        in_netns(name, "ip", "neigh", "flush", "all")
+    for variant in sorted(variants):
+        in_netns(srv, "ip", "addr", "del", f"{OLD[variant]}/24", "dev", "eth0")
+        if variant != "unreachable":
+            in_netns(old, "ip", "addr", "add", f"{OLD[variant]}/24", "dev", "eth0")
+    for group in groups:
+        for name in group.clients:
+            in_netns(name, "ip", "neigh", "flush", "all")
     return change
 
 
-def measure(args: argparse.Namespace) -> dict[str, Any]:
-    clients = [f"{PREFIX}c{i}" for i in range(args.clients)]
-    set_up(args, clients)
-    change = make_change(args.variant, clients)
-    old = f"{PREFIX}old"
-    updated, dns_at = False, 0.0
-    answered: dict[str, float] = {}
-    end = time.monotonic() + args.window
-    while time.monotonic() < end and len(answered) < len(clients):
-        now = time.time() - change
-        if not updated and now >= args.latency:
-            for name in clients:
-                set_hosts(name, NEW)
-            updated, dns_at = True, now
-        for name in clients:
-            if name not in answered and answered_on_new(name):
-                answered[name] = round(time.time() - change, 2)
-        time.sleep(0.5)
-    syns = int(re.findall(r"packets (\d+)", in_netns(old, "nft", "list", "table", "inet", "m"))[0])
-    results = []
-    for name in clients:
-        events = log_events(name, change)
-        events["answered_on_new"] = answered.get(name)
-        results.append(events)
-    model = recovery_time(
-        {"client": "ntpd-rs-1.4", "minpoll": args.poll, "maxpoll": args.poll, "old_address": args.variant},
-        ttl=0, update_latency=args.latency,
-    )
+def per_client(packets: list[Packet], address: str, old: str, change: float, dns_at: float | None) -> dict[str, Any]:
+    def rel(t: float) -> float:
+        return round(t - change, 2)
+
+    syns = [p for p in packets if p.kind == "syn" and p.src == address and p.t >= change]
+    to_new = [p for p in syns if p.dst == NEW]
+    answers = [p for p in packets if p.kind == "ntp-response" and p.dst == address and p.t >= change]
+    auth_new = [p for p in answers if p.src == NEW and p.auth]
+    stale_syns = [p for p in syns if p.dst == old and (dns_at is None or p.t < change + dns_at)]
     return {
-        "variant": args.variant, "poll": args.poll, "latency_s": args.latency,
-        "dns_updated_at_s": round(dns_at, 2) if updated else None,
-        "model_recovery_s": [round(model["recovery_earliest_s"], 1), round(model["recovery_latest_s"], 1)],
+        "address": address,
+        "first_syn_s": rel(syns[0].t) if syns else None,
+        "first_syn_to_new_s": rel(to_new[0].t) if to_new else None,
+        "first_authenticated_from_new_s": rel(auth_new[0].t) if auth_new else None,
+        "wire_syns_to_old_while_stale": len(stale_syns),
+        "naks_received": sum(1 for p in answers if p.nak),
+        "ntp_requests_to_old_after_change": sum(
+            1 for p in packets if p.kind == "ntp-request" and p.src == address and p.dst == old and p.t >= change
+        ),
+    }
+
+
+def watch(args: argparse.Namespace, groups: list[Group], pids: dict[str, str], change: float) -> float:
+    """Move each group's name at its latency; until every client is back or the window ends."""
+    everyone = [name for group in groups for name in group.clients]
+    recovered: set[str] = set()
+    end = time.monotonic() + args.window
+    while time.monotonic() < end and len(recovered) < len(everyone):
+        for group in groups:
+            if group.dns_at is None and time.time() - change >= group.latency:
+                group.syns_at_dns = {name: syn_counter(name) for name in group.clients}
+                for name in group.clients:
+                    set_hosts(name, NEW)
+                group.dns_at = round(time.time() - change, 2)
+                log(f"{group.variant}/{group.latency:g}: names on the new address at {group.dns_at} s")
+        recovered |= {name for name in everyone if name not in recovered and synced_on(pids[name], NEW)}
+        time.sleep(0.25)
+    watched = round(time.time() - change, 1)
+    for group in groups:
+        if group.dns_at is None:
+            group.syns_at_dns = {name: syn_counter(name) for name in group.clients}
+    return watched
+
+
+def group_result(args: argparse.Namespace, group: Group, packets: list[Packet], addresses: dict[str, str], *,
+                 change: float, watched: float) -> dict[str, Any]:
+    rows = []
+    for name in group.clients:
+        row = per_client(packets, addresses[name], group.old, change, group.dns_at)
+        before = group.syns_at_change.get(name, 0)
+        row["syns_to_old_while_stale"] = group.syns_at_dns.get(name, before) - before
+        row["syns_to_old_total"] = syn_counter(name) - before
+        row.update(log_events(name, change))
+        rows.append(row)
+    stale = group.dns_at if group.dns_at is not None else watched
+    # ntpd-rs ignores the NAK, so the key change is compared with the unplanned model.
+    model_old = "dark" if group.variant == "nak" else group.variant
+    # The model gets the moment the names really moved (the rig's update takes time).
+    model = recovery_time(
+        {"client": "ntpd-rs-1.4", "minpoll": args.poll, "maxpoll": args.poll, "old_address": model_old},
+        ttl=0, update_latency=group.dns_at if group.dns_at is not None else group.latency,
+    )
+
+    def measured(key: str) -> list[float]:
+        return sorted(r[key] for r in rows if r[key] is not None)
+
+    return {
+        "variant": group.variant, "latency_s": group.latency, "old_address": group.old,
+        "dns_updated_at_s": group.dns_at, "model_old_address": model_old,
         "model_first_reresolution_s": [round(model["reresolve_earliest_s"], 1),
                                        round(model["reresolve_latest_s"], 1)],
-        "old_address_syns": syns, "clients": results,
+        "model_recovery_s": [round(model["recovery_earliest_s"], 1), round(model["recovery_latest_s"], 1)],
+        "measured_first_syn_s": measured("first_syn_s"),
+        "measured_first_syn_to_new_s": measured("first_syn_to_new_s"),
+        "measured_recovery_s": measured("first_authenticated_from_new_s"),
+        "not_recovered": sum(1 for r in rows if r["first_authenticated_from_new_s"] is None),
+        "syns_per_s_per_client_at_old_while_stale": round(
+            sum(max(r["syns_to_old_while_stale"] or 0, 0) for r in rows) / stale / len(rows), 3) if stale else None,
+        "per_client": rows,
+    }
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    groups, n = [], 0
+    for variant in args.variants:
+        for latency in args.latencies:
+            groups.append(Group(variant, latency, [f"{PREFIX}c{n + i}" for i in range(args.clients)]))
+            n += args.clients
+    everyone = [name for group in groups for name in group.clients]
+    addresses = {name: f"198.18.4.{20 + i}" for i, name in enumerate(everyone)}
+    log(f"setting up the server and {len(everyone)} ntpd-rs clients in {len(groups)} groups")
+    pki = Path(tempfile.mkdtemp(prefix="ntpdrs-m-"))
+    try:
+        bridge = set_up(args, groups, pki)
+    finally:
+        shutil.rmtree(pki, ignore_errors=True)  # the containers hold their own copies
+    pids = {name: pid_of(name) for name in everyone}
+    veths = [line.split(":")[1].strip().split("@")[0]
+             for line in run("ip", "-o", "link", "show", "master", bridge).splitlines() if line.strip()]
+    sniffer = Sniffer(veths, [SRV_NAME]).start()
+    try:
+        log("waiting for every client to synchronise over NTS on its old address")
+        wait_steady(args, groups, pids)
+        log(f"change: {', '.join(args.variants)}")
+        for group in groups:  # the start-up NTS-KE's SYN is not part of the flood
+            group.syns_at_change = {name: syn_counter(name) for name in group.clients}
+        # Latency 0: the names move just before the change (nobody looks them up while
+        # the old address answers), so that no group waits for another's update.
+        for group in groups:
+            if group.latency == 0:
+                group.syns_at_dns = {name: syn_counter(name) for name in group.clients}
+                for name in group.clients:
+                    set_hosts(name, NEW)
+        change = make_change(groups)
+        for group in groups:
+            if group.latency == 0:
+                group.dns_at = 0.0
+        watched = watch(args, groups, pids, change)
+        time.sleep(1)
+    finally:
+        packets = sniffer.stop()
+    return {
+        "client": "ntpd-rs 1.4.0 (Debian 13)", "server": "chronyd 4.6.1", "poll": args.poll,
+        "clients_per_group": args.clients, "window_s": args.window, "watched_s": watched,
+        "date": datetime.fromtimestamp(change).astimezone().isoformat(timespec="seconds"),
+        "groups": [group_result(args, group, packets, addresses, change=change, watched=watched) for group in groups],
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", choices=["unreachable", "dark", "refused"], default="refused")
-    parser.add_argument("--latency", type=float, default=0.0, help="s from the change to the name moving")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=["refused"],
+                        help="old-address behaviours measured side by side (nak only alone)")
+    parser.add_argument("--latencies", nargs="+", type=float, default=[0.0],
+                        help="s from the change to the names moving, one client group each")
     parser.add_argument("--poll", type=int, default=3, help="the clients' fixed poll exponent")
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=4, help="clients per group (variant x latency)")
     parser.add_argument("--window", type=float, default=400.0, help="longest watch after the change, s")
+    parser.add_argument("--json", type=Path, help="also write the result to this file")
     args = parser.parse_args()
     if os.geteuid() != 0:
-        print("run as root (podman, nsenter)", file=sys.stderr)
+        print("run as root (podman, nsenter, AF_PACKET)", file=sys.stderr)
         return 2
+    groups = len(set(args.variants)) * len(set(args.latencies)) * args.clients
+    if "nak" in args.variants and len(set(args.variants)) > 1:
+        print("--variants nak changes the server's keys for every client: measure it alone", file=sys.stderr)
+        return 2
+    if (not 1 <= groups <= 40 or not 0 <= args.poll <= 10 or args.window <= 0 or min(args.latencies) < 0
+            or len(set(args.variants)) != len(args.variants) or len(set(args.latencies)) != len(args.latencies)):
+        print("at most 40 clients in all, --poll 0..10, --window > 0, distinct --variants and --latencies >= 0",
+              file=sys.stderr)
+        return 2
+    # A background job ignores SIGINT: end on SIGTERM through the clean-up too.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     cleanup()
     try:
-        print(json.dumps(measure(args), indent=1))
+        result = measure(args)
     finally:
         cleanup()
-    return 0
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    return 0 if all(group["not_recovered"] == 0 for group in result["groups"]) else 1
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.validate import 
 
 CLIENTS: tuple[str, ...] = ("chrony-4.3", "chrony-4.4+", "ntpsec-1.2", "ntpd-rs-1.4", "rfc8915")
 POLL_STATES: tuple[str, ...] = ("steady", "ramping")
-# unreachable: the old address answers with ICMP host/network unreachable.
+# unreachable: the old address answers with ICMP host/network unreachable, or ARP fails.
 OLD_ADDRESS_BEHAVIOURS: tuple[str, ...] = ("dark", "refused", "other", "unreachable")
 KE_FAILURES: tuple[str, ...] = ("connect", "tls")
 
@@ -135,8 +135,20 @@ NTPDRS_POLL_JITTER_MAX = 0.05
 NTPDRS_NETWORK_WAIT_S = 1.0
 # ntpd-rs 1.4.0 ntpd/src/daemon/keyexchange.rs key_exchange_client(): the TCP connect
 # has no timeout of its own, so towards a dark address it lasts the kernel's SYN
-# timeout: Linux net.ipv4.tcp_syn_retries 6 with a 1 s initial RTO, 1 + 2 + ... + 64 s.
+# timeout: Linux net.ipv4.tcp_syn_retries 6 with a 1 s initial RTO gives up once 127 s
+# (1 + 2 + ... + 64) have passed, at the first retransmission timer after that: 127 s
+# with exponential back-off; 131 s with tcp_syn_linear_timeouts (Linux 6.5+, default 4:
+# RTOs 1, 1, 1, 1, 1, 2, 4, ... 64 s), and that last 64 s timer may fire up to an eighth
+# late (kernel/time/timer.c wheel granularity): 131 + 8 = 139 s. Measured on Linux 6.18:
+# 133.3 .. 135.3 s (benchmarks/ntpdrs_recovery.py).
 LINUX_TCP_SYN_TIMEOUT_S = 127.0
+LINUX_TCP_SYN_TIMEOUT_LATEST_S = 139.0
+# Linux neighbour resolution (net.ipv4.neigh.default.mcast_solicit 3 probes,
+# retrans_time_ms 1000): a connect or send to an address on the link that nobody
+# answers ARP for fails with EHOSTUNREACH about 3 s later, and a last-hop router gives
+# up as late before its ICMP host unreachable. Measured with ntpd-rs 1.4.0 clients
+# (benchmarks/ntpdrs_recovery.py): each failed NTS-KE to such an address took 3.06 s.
+LINUX_ARP_FAILURE_S = 3.1
 
 # RFC 8915: servers send eight cookies.
 RFC_COOKIES = 8

@@ -34,6 +34,8 @@ from ansible_collections.ntsops.nts.plugins.module_utils._model.clients import (
     CHRONY_NTSKE_CLIENT_TIMEOUT_S,
     CHRONY_POLL_JITTER,
     CHRONY_REACH_BITS,
+    LINUX_ARP_FAILURE_S,
+    LINUX_TCP_SYN_TIMEOUT_LATEST_S,
     LINUX_TCP_SYN_TIMEOUT_S,
     NTPDRS_NETWORK_WAIT_S,
     NTPDRS_POLL_JITTER_MAX,
@@ -396,14 +398,21 @@ class NtpdrsPlan(FixedPeriodPlan):
 
     ntp-proto/src/source.rs handle_timer() resets the source at the first timer that
     finds the 8-bit reach register empty (the 9th after the last answer, so 8 polls
-    after the first unanswered one) or no cookie left (after ``cookies`` polls); an
-    EHOSTUNREACH/ENETUNREACH from the socket restarts it at once
-    (ntpd/src/daemon/ntp_source.rs, MsgForSystem::NetworkIssue), at the first
-    unanswered poll or, at the latest, the next send. On reset, spawn/mod.rs
+    after the first unanswered one) or no cookie left (after ``cookies`` polls), also
+    when the old address is unreachable: ntpd/src/daemon/ntp_source.rs restarts a
+    source at once (MsgForSystem::NetworkIssue) only when send or recv itself returns
+    EHOSTUNREACH/ENETUNREACH/EHOSTDOWN/ENETDOWN, which an ICMP or ARP failure never
+    makes them do: Linux treats host and network unreachable as soft errors
+    (net/ipv4/icmp.c icmp_err_convert), which a connected UDP socket without
+    IP_RECVERR drops (udp.c __udp4_lib_err), and timestamped-socket 0.2.6
+    connect_address() sets no IP_RECVERR (measured: reset after 8 polls, no socket
+    error). On reset, spawn/mod.rs
     spawner_task() runs spawn/nts.rs try_spawn() at once: key_exchange_client()
     connects to (name, port), which resolves the name each time; a failed attempt is
     retried NETWORK_WAIT_PERIOD (1 s) after it returned, with no back-off; a connect to
-    a dark address lasts the kernel's SYN timeout. A fresh attempt creates a source
+    a dark address lasts the kernel's SYN timeout, one to an unreachable address up to
+    the neighbour resolution's failure (an ICMP network unreachable from a router ends
+    it at once). A fresh attempt creates a source
     that polls at once (ntp_source.rs: the first poll timer is zero), so recovery is
     at the attempt. NTS NAKs are ignored (source.rs is_kiss_ntsn).
     """
@@ -413,12 +422,12 @@ class NtpdrsPlan(FixedPeriodPlan):
             jitter = NTPDRS_POLL_JITTER_MAX if latest else NTPDRS_POLL_JITTER_MIN
         self.interval = 2.0**poll * (1.0 + jitter)
         self.first_interval = self.interval
-        if spec.old_address == "unreachable":
-            self.first_at = self.interval if latest else 0.0
-        else:
-            self.first_at = min(spec.cookies, NTPDRS_REACH_BITS) * self.interval
-        connect = LINUX_TCP_SYN_TIMEOUT_S if spec.old_address == "dark" else 0.0
-        self.period = connect + NTPDRS_NETWORK_WAIT_S
+        self.first_at = min(spec.cookies, NTPDRS_REACH_BITS) * self.interval
+        connect = {
+            "dark": LINUX_TCP_SYN_TIMEOUT_LATEST_S if latest else LINUX_TCP_SYN_TIMEOUT_S,
+            "unreachable": LINUX_ARP_FAILURE_S if latest else 0.0,
+        }
+        self.period = connect.get(spec.old_address, 0.0) + NTPDRS_NETWORK_WAIT_S
 
 
 class RfcPlan(Plan):
