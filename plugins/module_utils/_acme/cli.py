@@ -219,7 +219,7 @@ def _mode(text: str) -> int:
 
 def cmd_deploy(args: argparse.Namespace, ops: deploy.HostOps | None = None) -> int:
     renewed = os.environ.get("RENEWED_LINEAGE", "")
-    lineage = os.path.join(args.config_dir, "live", args.cert_name)
+    lineage = args.lineage
     # certbot runs deploy hooks for every renewed lineage; act only on ours.
     if os.path.normpath(renewed) != os.path.normpath(lineage):
         return 0
@@ -274,7 +274,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     renew = sub.add_parser("renew", parents=[common, certbot], help="renew when due (the timer's job)")
     renew.set_defaults(acme_run=cmd_renew)
 
-    hook = sub.add_parser("deploy", parents=[common], help="certbot deploy hook (reads RENEWED_LINEAGE)")
+    hook = sub.add_parser("deploy", help="certbot deploy hook (reads RENEWED_LINEAGE)")
+    hook.add_argument("--lineage", required=True, help="the lineage the hook acts on (.../live/NAME)")
+    hook.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where the exporter's state files are")
     hook.add_argument("--name", action="append", required=True, help="a name the certificate must cover (repeat)")
     hook.add_argument("--cert-file", required=True)
     hook.add_argument("--key-file", required=True)
@@ -289,12 +291,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     hook.add_argument("--served", required=True, help="ADDRESS:PORT of the local NTS-KE listener")
     hook.add_argument("--apply-command", help="command that makes the daemon load the files, instead of systemctl")
     hook.add_argument("--verify-timeout", type=float, default=deploy.DEFAULT_VERIFY_TIMEOUT)
-    hook.set_defaults(acme_run=None)
+    hook.set_defaults(acme_run=None, cert_name=None)
 
 
 def run(args: argparse.Namespace, runner: Runner = run_certbot) -> int:
     try:
         if args.acme_command == "deploy":
+            args.cert_name = os.path.basename(os.path.normpath(args.lineage))
             return cmd_deploy(args)
         code: int = args.acme_run(args, runner)
         return code
