@@ -196,10 +196,49 @@ def cmd_renew(args: argparse.Namespace, runner: Runner) -> int:
         extra = set_margin(args.config_dir, args.cert_name)
     except NtsopsError as exc:
         return _fail(args, "renew", "margin_failed", failures.redact(str(exc), secrets))
-    message = "renewed" if extra["sha256"] != before_sha else "not due for renewal"
+    renewed = extra["sha256"] != before_sha
+    if not renewed and _deploy_pending(deployed, extra["sha256"]):
+        # The lineage holds a certificate whose deploy failed: run the deploy hooks again, as certbot would.
+        hooks = run_deploy_hooks(args.config_dir, args.cert_name, args.timeout, runner)
+        deployed = state.load(path).get("last_deploy")
+        if hooks and isinstance(deployed, dict) and not deployed.get("ok"):
+            sys.stderr.write(failures.message("deploy", args.cert_name, f"{deployed.get('step')}: "
+                                              f"{deployed.get('message')}") + "\n")
+            return 1
+        message = "deploy of the renewed certificate retried" if hooks else "not due for renewal"
+    else:
+        message = "renewed" if renewed else "not due for renewal"
     _record(args, "renew", True, None, f"{args.cert_name}: {message}", extra)
     print(f"ntsops-acme: {args.cert_name}: {message}")
     return 0
+
+
+def _deploy_pending(deployed: Any, live_sha256: str) -> bool:
+    """True when the last deploy failed for the certificate the lineage holds now."""
+    return isinstance(deployed, dict) and not deployed.get("ok") and deployed.get("new_sha256") == live_sha256
+
+
+def run_deploy_hooks(config_dir: str, cert_name: str, timeout: float, runner: Runner) -> list[str]:
+    """Run the lineage's renewal-hooks/deploy programs as certbot does (its hooks.py renew_hook)."""
+    directory = os.path.join(config_dir, "renewal-hooks", "deploy")
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    hooks = [os.path.join(directory, n) for n in names
+             if os.path.isfile(os.path.join(directory, n)) and os.access(os.path.join(directory, n), os.X_OK)]
+    lineage = os.path.join(config_dir, "live", cert_name)
+    previous = os.environ.get("RENEWED_LINEAGE")
+    os.environ["RENEWED_LINEAGE"] = lineage
+    try:
+        for hook in hooks:
+            runner([hook], timeout)
+    finally:
+        if previous is None:
+            del os.environ["RENEWED_LINEAGE"]
+        else:
+            os.environ["RENEWED_LINEAGE"] = previous
+    return hooks
 
 
 def _deploy_time(path: str) -> Any:
