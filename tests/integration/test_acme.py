@@ -88,8 +88,8 @@ class Box:
         return Run(result.returncode, result.stdout, result.stderr)
 
     def write(self, path: str, text: str, mode: str = "0644") -> None:
-        podman("exec", "-i", self.name, "sh", "-c", f"mkdir -p $(dirname {path}) && cat > {path} && chmod {mode} {path}",
-               stdin=text)
+        script = f"mkdir -p $(dirname {path}) && cat > {path} && chmod {mode} {path}"
+        podman("exec", "-i", self.name, "sh", "-c", script, stdin=text)
 
 
 @dataclass

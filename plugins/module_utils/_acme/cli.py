@@ -111,7 +111,7 @@ def _covers(config_dir: str, cert_name: str, names: Sequence[str]) -> bool:
 
 
 def _record(args: argparse.Namespace, step: str, ok: bool, reason: str | None, message: str,
-            extra: dict[str, Any] | None = None) -> None:
+            *, extra: dict[str, Any] | None = None) -> None:
     path = state.path_for(args.state_dir, args.cert_name)
     try:
         previous = state.load(path)
@@ -124,7 +124,7 @@ def _record(args: argparse.Namespace, step: str, ok: bool, reason: str | None, m
 def _fail(args: argparse.Namespace, step: str, reason: str, cause: str, extra: dict[str, Any] | None = None) -> int:
     line = failures.message(step, args.cert_name, cause)
     sys.stderr.write(line + "\n")
-    _record(args, step, False, reason, line, extra)
+    _record(args, step, False, reason, line, extra=extra)
     return 1
 
 
@@ -143,9 +143,9 @@ def cmd_issue(args: argparse.Namespace, runner: Runner) -> int:
         print(json.dumps({"changed": False, "cert_name": args.cert_name,
                           "message": f"{args.cert_name} already holds a certificate for {', '.join(names)}"}))
         return 0
-    argv = _certbot_common(args) + ["certonly", "--cert-name", args.cert_name, "--authenticator", "dns-rfc2136",
-                                    "--dns-rfc2136-credentials", args.credentials,
-                                    "--dns-rfc2136-propagation-seconds", str(args.propagation_seconds)]
+    argv = [*_certbot_common(args), "certonly", "--cert-name", args.cert_name, "--authenticator", "dns-rfc2136",
+            "--dns-rfc2136-credentials", args.credentials,
+            "--dns-rfc2136-propagation-seconds", str(args.propagation_seconds)]
     for name in names:
         argv += ["-d", name]
     if args.force:
@@ -160,7 +160,7 @@ def cmd_issue(args: argparse.Namespace, runner: Runner) -> int:
         extra = set_margin(args.config_dir, args.cert_name)
     except NtsopsError as exc:
         return _fail(args, "issue", "margin_failed", failures.redact(str(exc), secrets))
-    _record(args, "issue", True, None, f"issued {args.cert_name}", extra)
+    _record(args, "issue", True, None, f"issued {args.cert_name}", extra=extra)
     print(json.dumps({"changed": True, "cert_name": args.cert_name, **extra}))
     return 0
 
@@ -176,7 +176,7 @@ def cmd_renew(args: argparse.Namespace, runner: Runner) -> int:
     path = state.path_for(args.state_dir, args.cert_name)
     before_deploy = _deploy_time(path)
     before_sha = _live_sha256(args.config_dir, args.cert_name)
-    argv = _certbot_common(args) + ["renew", "--cert-name", args.cert_name]
+    argv = [*_certbot_common(args), "renew", "--cert-name", args.cert_name]
     if args.force:
         argv.append("--force-renewal")
     argv += args.certbot_args
@@ -208,7 +208,7 @@ def cmd_renew(args: argparse.Namespace, runner: Runner) -> int:
         message = "deploy of the renewed certificate retried" if hooks else "not due for renewal"
     else:
         message = "renewed" if renewed else "not due for renewal"
-    _record(args, "renew", True, None, f"{args.cert_name}: {message}", extra)
+    _record(args, "renew", True, None, f"{args.cert_name}: {message}", extra=extra)
     print(f"ntsops-acme: {args.cert_name}: {message}")
     return 0
 
@@ -282,7 +282,7 @@ def cmd_deploy(args: argparse.Namespace, ops: deploy.HostOps | None = None) -> i
     elif result.step == "verify" or result.previous_served_again is False:
         extra["served_matches"] = False
     if result.ok:
-        _record(args, "deploy", True, None, result.message, extra)
+        _record(args, "deploy", True, None, result.message, extra=extra)
         print(f"ntsops-acme: deploy of {args.cert_name}: {result.message} ({result.seconds:.1f} s)")
         return 0
     return _fail(args, "deploy", str(result.reason), f"{result.step}: {result.message}", extra)

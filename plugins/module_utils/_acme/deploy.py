@@ -181,7 +181,9 @@ def _wait_served(target: DeployTarget, ops: HostOps, want: str) -> str:
             break
         ops.sleep(RETRY_INTERVAL)
     if served is None:
-        raise StepError("not_serving", f"{target.served} serves no certificate after {target.verify_timeout:g} s: {error}")
+        raise StepError(
+            "not_serving", f"{target.served} serves no certificate after {target.verify_timeout:g} s: {error}"
+        )
     raise StepError(
         "served_mismatch",
         f"{target.served} serves sha256 {served} after {target.verify_timeout:g} s, expected {want}",

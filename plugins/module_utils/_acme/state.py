@@ -111,7 +111,7 @@ _HELP = {
     "ntsops_acme_last_failure_info": "1 for the step and reason of the last run when it failed.",
     "ntsops_acme_served_matches": "1 when the last deploy proved the daemon serves the lineage's certificate, else 0.",
     "ntsops_acme_cert_not_after_timestamp_seconds": "notAfter of the lineage's current certificate (Unix time).",
-    "ntsops_acme_renew_before_expiry_seconds": "certbot's renewal margin set for the lineage (a third of its lifetime).",
+    "ntsops_acme_renew_before_expiry_seconds": "certbot's renewal margin for the lineage (a third of its lifetime).",
 }
 
 
