@@ -124,7 +124,8 @@ def families(states: Sequence[Mapping[str, Any]], readable: bool) -> list[Family
         if not isinstance(name, str):
             continue
         labels = {"cert_name": name}
-        run = state.get("last_run") if isinstance(state.get("last_run"), Mapping) else {}
+        last_run = state.get("last_run")
+        run: Mapping[str, Any] = last_run if isinstance(last_run, Mapping) else {}
         if "ok" in run:
             out["ntsops_acme_last_run_success"].append(
                 sample("ntsops_acme_last_run_success", labels, 1.0 if run.get("ok") else 0.0)

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from ansible_collections.ntsops.nts.plugins.module_utils._acme import cli, state
 
 NAME = "time.example.net"
@@ -113,7 +112,7 @@ def test_renew_whose_deploy_hook_failed_exits_non_zero_and_retries_the_hook_next
     hooks.mkdir(parents=True)
     hook = hooks / "ntsops-nts.sh"
     hook.write_text("#!/bin/sh\n")
-    os.chmod(hook, 0o755)
+    os.chmod(hook, 0o700)
     ran: list[list[str]] = []
 
     def runner(argv: Sequence[str], timeout: float) -> tuple[int, str]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import grp
+import os
+import pwd
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from ansible_collections.ntsops.nts.plugins.module_utils._acme import deploy
-from ansible_collections.ntsops.nts.plugins.module_utils._check import cert_info
+from ansible_collections.ntsops.nts.plugins.module_utils._check import cert_files, cert_info
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 
 NAME = "time.example.net"
@@ -51,7 +54,6 @@ class FakeHost:
             return self.served_override
         if self.loaded is None:
             raise NtsopsError("connection refused")
-        from ansible_collections.ntsops.nts.plugins.module_utils._check import cert_files
         return cert_info.sha256_fingerprint(cert_files._load_pem_certificates(self.loaded)[0])
 
     def now(self) -> datetime.datetime:
@@ -190,7 +192,6 @@ def test_bad_options_are_refused_before_anything_happens(
 ) -> None:
     _old, new, files = old_and_new
     target = _target(new)
-    import dataclasses
     host = FakeHost(files)
     with pytest.raises(NtsopsError, match=message.replace("[", r"\[")):
         deploy.deploy(dataclasses.replace(target, **change), host)
@@ -198,9 +199,6 @@ def test_bad_options_are_refused_before_anything_happens(
 
 
 def test_system_ops_install_is_atomic_with_mode(tmp_path: Path) -> None:
-    import grp
-    import os
-    import pwd
     user = pwd.getpwuid(os.getuid()).pw_name
     group = grp.getgrgid(os.getgid()).gr_name
     path = tmp_path / "server.key"

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible_collections.ntsops.nts.plugins.module_utils._acme import failures
 
 SECRET = "c2VjcmV0LXRoYXQtaXMtd3Jvbmctc2VjcmV0LXdyb25nIQ=="
 
 # Shapes of certbot 2.1 output (certbot/_internal/main.py, certbot-dns-rfc2136's _RFC2136Client).
 CASES = [
-    ("rate_limited", "An unexpected error occurred:\nurn:ietf:params:acme:error:rateLimited :: too many certificates"
-                     " already issued for exact set of domains"),
+    ("rate_limited", "An unexpected error occurred:\nurn:ietf:params:acme:error:rateLimited :: too many"
+                     " certificates already issued for exact set of domains"),
     ("tsig_rejected", "Encountered exception during recovery: certbot.errors.PluginError: Encountered error adding"
                       " TXT record: The peer didn't like the signature we sent"),
     ("tsig_rejected", "certbot.errors.PluginError: Received response from server: NOTAUTH"),
@@ -24,7 +23,8 @@ CASES = [
                            "  Detail: Correct value not found for DNS challenge"),
     ("acme_unreachable", "An unexpected error occurred:\nrequests.exceptions.ConnectionError: HTTPSConnectionPool("
                          "host='127.0.0.1', port=14000): Max retries exceeded with url: /dir (Caused by"
-                         " NewConnectionError('Failed to establish a new connection: [Errno 111] Connection refused'))"),
+                         " NewConnectionError('Failed to establish a new connection: [Errno 111]"
+                         " Connection refused'))"),
     ("wrong_name", "Error creating new order :: urn:ietf:params:acme:error:rejectedIdentifier :: name not allowed"),
 ]
 
@@ -62,4 +62,5 @@ def test_redact_removes_padding_free_forms_and_ignores_short_secrets() -> None:
 
 
 def test_message_names_step_and_lineage() -> None:
-    assert failures.message("renew", "time.example.net", "cause") == "ntsops-acme: renew of time.example.net failed: cause"
+    line = failures.message("renew", "time.example.net", "cause")
+    assert line == "ntsops-acme: renew of time.example.net failed: cause"

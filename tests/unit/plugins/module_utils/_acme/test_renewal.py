@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 
 import pytest
-
 from ansible_collections.ntsops.nts.plugins.module_utils._acme import renewal
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)

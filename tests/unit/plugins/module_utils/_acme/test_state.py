@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from ansible_collections.ntsops.nts.plugins.module_utils._acme import state
 from ansible_collections.ntsops.nts.plugins.module_utils._check import prometheus
 

@@ -120,9 +120,10 @@ def test_acme_state_on_metrics(serve: Any, tmp_path: Path) -> None:
     _status, metrics = _fetch(base, "/metrics")
     assert "ntsops_acme_state_readable 1" in metrics
     assert 'ntsops_acme_last_run_success{cert_name="time.example.net"} 0' in metrics
-    assert 'ntsops_acme_last_failure_info{cert_name="time.example.net",step="renew",reason="update_refused"} 1' in metrics
+    assert ('ntsops_acme_last_failure_info{cert_name="time.example.net",step="renew",reason="update_refused"} 1'
+            in metrics)
     assert 'ntsops_acme_consecutive_failures{cert_name="time.example.net"} 3' in metrics
-    with pytest.raises(ExporterConfigError, match="acme_state.directory"):
+    with pytest.raises(ExporterConfigError, match=r"acme_state\.directory"):
         parse_config({"modules": {"nts": {}}, "acme_state": {"directory": "relative"}})
 
 
