@@ -14,12 +14,13 @@ its cookie keys kept), and each failure gives one line naming the step and the c
 exits non-zero, is recorded in the state file the exporter reads, and leaves the
 previous certificate served: wrong TSIG secret, a key the update-policy does not allow
 for the name, a failed restart in the deploy, a certificate for the wrong name, and the
-ACME server down. Takes a few minutes; skipped without root, podman or the lab image.
+a challenge the CA cannot see yet, and the ACME server down. Takes a few minutes; skipped without root, podman or the lab image.
 
-Not covered here: a challenge that does not propagate in time (Pebble asks the one
-server it is given), rate-limited issuance (Pebble 2.4 has no rate limiter; the cause
-is matched by its RFC 8555 problem type in the unit tests only), and short lifetimes
-(Pebble 2.4 issues 5-year certificates and cannot be told otherwise).
+A challenge that does not propagate in time is made real with a second Pebble that
+asks a secondary which gets no NOTIFY (the record is on the primary, not where the CA
+looks). Not covered here: rate-limited issuance (Pebble 2.4 has no rate limiter; the
+cause is matched by its RFC 8555 problem type in the unit tests only), and short
+lifetimes (Pebble 2.4 issues 5-year certificates and cannot be told otherwise).
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def _start_bind(box: Box, secret: str, other_secret: str) -> None:
         f"  grant {KEY_NAME} name _acme-challenge.{NAME}. TXT;\n"
         f"  grant {OTHER_KEY_NAME} name _acme-challenge.{OTHER}. TXT;\n}}; }};\n"))
     box.write(f"/var/lib/bind/db.{ZONE}", (
-        f"$TTL 2\n@ IN SOA ns1.{ZONE}. hostmaster.{ZONE}. 1 60 30 3600 2\n  IN NS ns1.{ZONE}.\n"
+        f"$TTL 2\n@ IN SOA ns1.{ZONE}. hostmaster.{ZONE}. 1 3600 600 86400 2\n  IN NS ns1.{ZONE}.\n"
         f"ns1 IN A 127.0.0.1\ntime IN A 127.0.0.1\nother IN A 127.0.0.1\n"))
     box.sh(f"chown root:bind /etc/bind/acme-keys.conf && chown bind:bind /var/lib/bind/db.{ZONE} && "
            "systemctl enable --now named && "
@@ -233,11 +234,11 @@ def state(box: Box) -> dict:
     return json.loads(box.sh(f"cat {STATE}"))
 
 
-def one_failure_line(run: Run, step: str, cause: str) -> str:
+def one_failure_line(run: Run, step: str, cause: str, cert_name: str = NAME) -> str:
     lines = [line for line in run.stderr.splitlines() if line.startswith("ntsops-acme:")]
     assert run.code != 0, f"exit {run.code}: {run.stdout}{run.stderr}"
     assert lines, run.stdout + run.stderr
-    assert f"ntsops-acme: {step} of {NAME} failed: " in lines[-1], lines
+    assert f"ntsops-acme: {step} of {cert_name} failed: " in lines[-1], lines
     assert cause in lines[-1], lines
     return lines[-1]
 
@@ -376,6 +377,38 @@ def test_certificate_for_the_wrong_name_is_not_deployed(lab: Lab) -> None:
     # The timer's path: the renewal of that lineage fails in the deploy, loudly, and nothing changes.
     renewal = acme(box, "renew", "--force")
     line = one_failure_line(renewal, "deploy", "nothing was changed")
+    assert served_sha256(box) == before
+    print(f"\n[acme] {line}")
+
+
+def test_challenge_that_has_not_reached_the_server_the_ca_asks(lab: Lab) -> None:
+    box = lab.box
+    before = served_sha256(box)
+    # A secondary that gets no NOTIFY and refreshes hourly, and a second Pebble that asks only it:
+    # the TXT record is on the primary, but not where the CA looks within the propagation wait.
+    box.write("/etc/bind/stale-secondary.conf", (
+        'options { directory "/var/cache/bind-stale"; pid-file "/run/named-stale/named.pid";'
+        ' session-keyfile "/run/named-stale/session.key"; listen-on port 5353 { 127.0.0.1; };'
+        " listen-on-v6 { none; }; transfer-source 127.0.0.1; query-source address 127.0.0.1; recursion no;"
+        " notify no; dnssec-validation no; };\n"
+        f'zone "{ZONE}" {{ type secondary; file "/var/cache/bind-stale/db.{ZONE}"; primaries {{ 127.0.0.1; }}; }};\n'
+        "controls { };\n"))
+    box.sh("mkdir -p /var/cache/bind-stale /run/named-stale && chown bind:bind /var/cache/bind-stale /run/named-stale"
+           " && systemd-run --unit named-stale named -f -u bind -c /etc/bind/stale-secondary.conf")
+    box.sh(f"sed 's/:14000/:14001/;s/:15000/:15001/' {TEST_DIR}/pebble.json > {TEST_DIR}/pebble-stale.json && "
+           "systemd-run --unit pebble-stale -E PEBBLE_VA_NOSLEEP=1 -E PEBBLE_WFE_NONCEREJECT=0 "
+           f"pebble -config {TEST_DIR}/pebble-stale.json -dnsserver 127.0.0.1:5353")
+    try:
+        box.sh("for i in $(seq 50); do dig +short -p 5353 @127.0.0.1 acme.test SOA | grep -q ns1 && "
+               "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 14001), 1)' 2>/dev/null && exit 0;"
+               " sleep 0.2; done; exit 1")
+        run = box.run(
+            f"REQUESTS_CA_BUNDLE={TLS_CA} python3 {LAUNCHER} issue --cert-name propagation -d {OTHER} "
+            f"--credentials {TEST_DIR}/other.ini --propagation-seconds 1 -- --server https://127.0.0.1:14001/dir "
+            "--agree-tos --register-unsafely-without-email")
+    finally:
+        box.sh("systemctl stop pebble-stale named-stale", check=False)
+    line = one_failure_line(run, "issue", "the CA did not see the challenge TXT record", cert_name="propagation")
     assert served_sha256(box) == before
     print(f"\n[acme] {line}")
 

@@ -349,5 +349,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ntsops-acme", description=DESCRIPTION)
     add_arguments(parser)
     return run(parser.parse_args(list(sys.argv[1:] if argv is None else argv)))
-
-

@@ -71,8 +71,7 @@ def _target(new: Any, implementation: str = "chrony", **kw: Any) -> deploy.Deplo
         new_cert=str(new.chain_path), new_key=str(new.key_path),
         cert=deploy.FileSpec("/etc/chrony/nts/server.crt", "root", "root", 0o644),
         key=deploy.FileSpec("/etc/chrony/nts/server.key", "root", "_chrony", 0o640),
-        names=(NAME,), implementation=implementation, service={"chrony": "chrony", "ntpsec": "ntpsec",
-                                                                "ntpd-rs": "ntpd-rs"}[implementation],
+        names=(NAME,), implementation=implementation, service=implementation,
         served="127.0.0.1:4460", verify_timeout=3.0, **kw,
     )
 
