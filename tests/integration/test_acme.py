@@ -13,8 +13,9 @@ Then, against the same real Pebble, BIND, certbot and chronyd: the renewal unit 
 its cookie keys kept), and each failure gives one line naming the step and the cause,
 exits non-zero, is recorded in the state file the exporter reads, and leaves the
 previous certificate served: wrong TSIG secret, a key the update-policy does not allow
-for the name, a failed restart in the deploy, a certificate for the wrong name, and the
-a challenge the CA cannot see yet, and the ACME server down. Takes a few minutes; skipped without root, podman or the lab image.
+for the name, a failed restart in the deploy, a certificate for the wrong name, a
+challenge the CA cannot see yet, and the ACME server down. Takes a few minutes;
+skipped without root, podman or the lab image.
 
 A challenge that does not propagate in time is made real with a second Pebble that
 asks a secondary which gets no NOTIFY (the record is on the primary, not where the CA

@@ -121,6 +121,11 @@ def _record(args: argparse.Namespace, step: str, ok: bool, reason: str | None, m
                                       message=message, when=time.time(), extra=extra))
 
 
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def _fail(args: argparse.Namespace, step: str, reason: str, cause: str, extra: dict[str, Any] | None = None) -> int:
     line = failures.message(step, args.cert_name, cause)
     sys.stderr.write(line + "\n")
@@ -140,8 +145,8 @@ def _certbot_common(args: argparse.Namespace) -> list[str]:
 def cmd_issue(args: argparse.Namespace, runner: Runner) -> int:
     names = args.domain
     if not args.force and _covers(args.config_dir, args.cert_name, names):
-        print(json.dumps({"changed": False, "cert_name": args.cert_name,
-                          "message": f"{args.cert_name} already holds a certificate for {', '.join(names)}"}))
+        _say(json.dumps({"changed": False, "cert_name": args.cert_name,
+                         "message": f"{args.cert_name} already holds a certificate for {', '.join(names)}"}))
         return 0
     argv = [*_certbot_common(args), "certonly", "--cert-name", args.cert_name, "--authenticator", "dns-rfc2136",
             "--dns-rfc2136-credentials", args.credentials,
@@ -161,7 +166,7 @@ def cmd_issue(args: argparse.Namespace, runner: Runner) -> int:
     except NtsopsError as exc:
         return _fail(args, "issue", "margin_failed", failures.redact(str(exc), secrets))
     _record(args, "issue", True, None, f"issued {args.cert_name}", extra=extra)
-    print(json.dumps({"changed": True, "cert_name": args.cert_name, **extra}))
+    _say(json.dumps({"changed": True, "cert_name": args.cert_name, **extra}))
     return 0
 
 
@@ -209,7 +214,7 @@ def cmd_renew(args: argparse.Namespace, runner: Runner) -> int:
     else:
         message = "renewed" if renewed else "not due for renewal"
     _record(args, "renew", True, None, f"{args.cert_name}: {message}", extra=extra)
-    print(f"ntsops-acme: {args.cert_name}: {message}")
+    _say(f"ntsops-acme: {args.cert_name}: {message}")
     return 0
 
 
@@ -283,7 +288,7 @@ def cmd_deploy(args: argparse.Namespace, ops: deploy.HostOps | None = None) -> i
         extra["served_matches"] = False
     if result.ok:
         _record(args, "deploy", True, None, result.message, extra=extra)
-        print(f"ntsops-acme: deploy of {args.cert_name}: {result.message} ({result.seconds:.1f} s)")
+        _say(f"ntsops-acme: deploy of {args.cert_name}: {result.message} ({result.seconds:.1f} s)")
         return 0
     return _fail(args, "deploy", str(result.reason), f"{result.step}: {result.message}", extra)
 
