@@ -108,19 +108,28 @@ class DeployResult:
 
 
 class HostOps(Protocol):
-    def read(self, path: str) -> bytes | None: ...
+    """The host a deploy acts on: files, commands, the NTS-KE port, time."""
 
-    def install(self, data: bytes, spec: FileSpec) -> None: ...
+    def read(self, path: str) -> bytes | None:
+        """What SystemOps does on the real host."""
 
-    def run(self, argv: Sequence[str], timeout: float) -> tuple[int, str]: ...
+    def install(self, data: bytes, spec: FileSpec) -> None:
+        """What SystemOps does on the real host."""
 
-    def served_sha256(self, served: str, server_name: str | None, timeout: float) -> str: ...
+    def run(self, argv: Sequence[str], timeout: float) -> tuple[int, str]:
+        """What SystemOps does on the real host."""
 
-    def now(self) -> datetime.datetime: ...
+    def served_sha256(self, served: str, server_name: str | None, timeout: float) -> str:
+        """What SystemOps does on the real host."""
 
-    def monotonic(self) -> float: ...
+    def now(self) -> datetime.datetime:
+        """What SystemOps does on the real host."""
 
-    def sleep(self, seconds: float) -> None: ...
+    def monotonic(self) -> float:
+        """What SystemOps does on the real host."""
+
+    def sleep(self, seconds: float) -> None:
+        """What SystemOps does on the real host."""
 
 
 def apply_argv(target: DeployTarget) -> list[str]:
