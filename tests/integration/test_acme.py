@@ -110,7 +110,8 @@ def _skip_unless_usable() -> None:
     if subprocess.run(["podman", "image", "exists", IMAGE], env=PODMAN_ENV, check=False).returncode != 0:
         pytest.skip(f"needs the lab image {IMAGE} (scripts/lab.sh images builds it)")
     found = subprocess.run(["podman", "run", "--rm", "--pull", "never", "--network", "none", IMAGE, "sh", "-c",
-                            "command -v pebble && command -v certbot"], env=PODMAN_ENV, capture_output=True, text=True, check=False)
+                            "command -v pebble && command -v certbot"],
+                           env=PODMAN_ENV, capture_output=True, text=True, check=False)
     if found.stdout.count("\n") < 2:
         pytest.skip(f"{IMAGE} has no pebble or certbot: rebuild it with scripts/lab.sh images")
 
