@@ -33,6 +33,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,6 +237,24 @@ def state(box: Box) -> dict:
     return json.loads(box.sh(f"cat {STATE}"))
 
 
+EXPORTER_SCRIPT = """
+import sys, threading, urllib.request
+sys.path.insert(0, "/usr/local/lib/ntsops-acme")
+from ansible_collections.ntsops.nts.plugins.module_utils._check import exporter_config, exporter_http
+config = exporter_config.parse_config({"modules": {"nts": {}}, "acme_state": {"directory": "/var/lib/ntsops-acme"}})
+server = exporter_http.Server(("127.0.0.1", 0), exporter_http.Exporter(config))
+threading.Thread(target=server.serve_forever, daemon=True).start()
+url = "http://127.0.0.1:%d/metrics" % server.server_address[1]
+sys.stdout.write(urllib.request.urlopen(url, timeout=10).read().decode())
+"""
+
+
+def exporter_metrics(box: Box) -> str:
+    """/metrics of the real exporter (the code the role installed) reading the container's state files."""
+    box.write(f"{TEST_DIR}/exporter_metrics.py", EXPORTER_SCRIPT)
+    return box.sh(f"python3 {TEST_DIR}/exporter_metrics.py")
+
+
 def one_failure_line(run: Run, step: str, cause: str, cert_name: str = NAME) -> str:
     lines = [line for line in run.stderr.splitlines() if line.startswith("ntsops-acme:")]
     assert run.code != 0, f"exit {run.code}: {run.stdout}{run.stderr}"
@@ -419,9 +438,17 @@ def test_acme_server_down_is_one_line_and_the_old_certificate_stays(lab: Lab) ->
     box = lab.box
     before = served_sha256(box)
     box.sh("systemctl stop pebble")
+    started = time.monotonic()
     run = acme(box, "renew", "--force")
     line = one_failure_line(run, "renew", "the ACME server cannot be reached")
     assert served_sha256(box) == before
     assert state(box)["last_run"]["reason"] == "acme_unreachable"
     assert re.search(r"ntsops-acme: renew of \S+ failed", run.stderr)
-    print(f"\n[acme] {line}")
+    # What the alert NtsAcmeRenewalFailing fires on, from the exporter's /metrics.
+    metrics = exporter_metrics(box)
+    seen = time.monotonic() - started
+    lineage = f'cert_name="{NAME}"'
+    assert f"ntsops_acme_last_run_success{{{lineage}}} 0" in metrics, metrics
+    assert f'ntsops_acme_last_failure_info{{{lineage},step="renew",reason="acme_unreachable"}} 1' in metrics
+    assert 'ntsops_acme_last_run_success{cert_name="propagation"} 0' in metrics
+    print(f"\n[acme] {line}\n[acme] failure on the exporter's /metrics {seen:.1f} s after the run started")
