@@ -1,7 +1,7 @@
 """ntsops.nts.acme and the server role's certificate source ``acme`` for real, in one container.
 
-The container (the lab image: Debian 12, systemd, BIND, certbot with certbot-dns-rfc2136,
-Pebble) runs with ``--network none``. In it: BIND on 127.0.0.1 is the primary of
+The container (the lab image plus certbot with certbot-dns-rfc2136 and Pebble:
+Debian 12, systemd, BIND; scripts/lab/Containerfile.acme) runs with ``--network none``. In it: BIND on 127.0.0.1 is the primary of
 ``acme.test`` with two challenge-only TSIG keys (each may change only one name's
 ``_acme-challenge`` TXT record), Pebble on 127.0.0.1:14000 validates DNS-01 against that
 BIND (``-dnsserver``), and ntsops.nts.server with certificate source ``acme`` obtains the
@@ -44,7 +44,8 @@ from harness.ca import TestCA
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-IMAGE = "localhost/ntsops/lab:latest"
+# The lab image plus certbot and Pebble (scripts/lab/Containerfile.acme; `make images` builds it).
+IMAGE = "localhost/ntsops/lab-acme:latest"
 ZONE = "acme.test"
 NAME = f"time.{ZONE}"
 OTHER = f"other.{ZONE}"
@@ -109,12 +110,12 @@ def _skip_unless_usable() -> None:
     if shutil.which("podman") is None:
         pytest.skip("needs podman")
     if subprocess.run(["podman", "image", "exists", IMAGE], env=PODMAN_ENV, check=False).returncode != 0:
-        pytest.skip(f"needs the lab image {IMAGE} (scripts/lab.sh images builds it)")
+        pytest.skip(f"needs the ACME test image {IMAGE} (make images builds it)")
     found = subprocess.run(["podman", "run", "--rm", "--pull", "never", "--network", "none", IMAGE, "sh", "-c",
                             "command -v pebble && command -v certbot"],
                            env=PODMAN_ENV, capture_output=True, text=True, check=False)
     if found.stdout.count("\n") < 2:
-        pytest.skip(f"{IMAGE} has no pebble or certbot: rebuild it with scripts/lab.sh images")
+        pytest.skip(f"{IMAGE} has no pebble or certbot: rebuild it with make images")
 
 
 def _start_bind(box: Box, secret: str, other_secret: str) -> None:
