@@ -1,7 +1,8 @@
 """ntsops.nts.acme and the server role's certificate source ``acme`` for real, in one container.
 
 The container (the lab image plus certbot with certbot-dns-rfc2136 and Pebble:
-Debian 12, systemd, BIND; scripts/lab/Containerfile.acme) runs with ``--network none``. In it: BIND on 127.0.0.1 is the primary of
+Debian 12, systemd, BIND; scripts/lab/Containerfile.acme) runs with
+``--network none``. In it: BIND on 127.0.0.1 is the primary of
 ``acme.test`` with two challenge-only TSIG keys (each may change only one name's
 ``_acme-challenge`` TXT record), Pebble on 127.0.0.1:14000 validates DNS-01 against that
 BIND (``-dnsserver``), and ntsops.nts.server with certificate source ``acme`` obtains the
