@@ -16,7 +16,7 @@ exits non-zero, is recorded in the state file the exporter reads, and leaves the
 previous certificate served: wrong TSIG secret, a key the update-policy does not allow
 for the name, a failed restart in the deploy, a certificate for the wrong name, a
 challenge the CA cannot see yet, and the ACME server down. Takes a few minutes;
-skipped without root, podman or the lab image.
+skipped without root, podman or the ACME test image.
 
 A challenge that does not propagate in time is made real with a second Pebble that
 asks a secondary which gets no NOTIFY (the record is on the primary, not where the CA
