@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "simulate": "simulate a fleet of NTS clients through an address change",
     "herd": "bounded NTS-KE load test: many clients re-keying at once",
     "exporter": "Prometheus exporter: /probe?target=NAME&module=M like blackbox_exporter, and /metrics",
+    "acme": "issue, renew and deploy an NTS server's certificate with certbot (DNS-01 over RFC 2136)",
 }
 
 

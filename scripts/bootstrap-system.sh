@@ -29,7 +29,8 @@ esac
 
 # ansible-test sanity skips its shell script test when the shellcheck program is missing.
 PACKAGES="bind9 bind9-utils bind9-dnsutils iproute2 libcap2-bin openssl nftables rsync make git \
-podman runc debootstrap uidmap slirp4netns fuse-overlayfs shellcheck $DAEMON_LIBS"
+podman runc debootstrap uidmap slirp4netns fuse-overlayfs shellcheck \
+pebble certbot python3-certbot-dns-rfc2136 $DAEMON_LIBS"
 
 missing=""
 for pkg in $PACKAGES; do

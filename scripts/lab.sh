@@ -3,7 +3,7 @@
 # resolver, a chrony and an NTPsec NTS server with ddns agents, and a chrony and an
 # NTPsec client, all on an internal podman network (inventories/lab).
 #
-#   scripts/lab.sh images          build the base and lab images if their recipes changed
+#   scripts/lab.sh images          build the base, lab and ACME test images if their recipes changed
 #   scripts/lab.sh up              build images if needed, start the lab, site.yml, verify.yml
 #   scripts/lab.sh drill           recovery drill: move a server, measure each client's recovery
 #   scripts/lab.sh drill-late-dns  the bad case: DNS updated only after the clients looked the
@@ -27,6 +27,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 INVENTORY=${NTSOPS_LAB_INVENTORY:-"$ROOT/inventories/lab"}
 BASE_IMAGE=localhost/ntsops/debian12-systemd:latest
 LAB_IMAGE=localhost/ntsops/lab:latest
+ACME_IMAGE=localhost/ntsops/lab-acme:latest
 STATE_DIR=${NTSOPS_LAB_STATE_DIR:-"$ROOT/.cache/lab"}
 START=$(date +%s)
 
@@ -66,6 +67,20 @@ build_images() {
     podman build --quiet --pull=never --build-arg "BASE=$BASE_IMAGE" --label "ntsops.lab.recipe=$want" \
         --tag "$LAB_IMAGE" --file scripts/lab/Containerfile scripts/lab >/dev/null
     echo "lab image $LAB_IMAGE built"
+}
+
+build_acme_image() {
+    # The lab image plus certbot and Pebble (scripts/lab/Containerfile.acme), for the ACME tests.
+    local want have
+    want="$(podman image inspect --format '{{.Id}}' "$LAB_IMAGE")-$(sha256sum scripts/lab/Containerfile.acme | cut -c1-16)"
+    have=$(podman image inspect --format '{{ index .Labels "ntsops.lab.recipe" }}' "$ACME_IMAGE" 2>/dev/null || true)
+    if [ "$want" = "$have" ]; then
+        echo "ACME test image $ACME_IMAGE is up to date"
+        return 0
+    fi
+    podman build --quiet --pull=never --build-arg "BASE=$LAB_IMAGE" --label "ntsops.lab.recipe=$want" \
+        --tag "$ACME_IMAGE" --file scripts/lab/Containerfile.acme scripts/lab >/dev/null
+    echo "ACME test image $ACME_IMAGE built"
 }
 
 playbook() {
@@ -113,7 +128,7 @@ usage() {
 command=$1
 shift
 case $command in
-    images) step "Build the images (if needed)" build_images ;;
+    images) step "Build the images (if needed)" build_images && step "Build the ACME test image (if needed)" build_acme_image ;;
     up) cmd_up ;;
     verify) step "verify.yml" cmd_verify ;;
     drill) cmd_drill "$@" ;;

@@ -119,6 +119,8 @@ class ExporterConfig:
     allowed_targets: tuple[_Allowed, ...] | None = None
     chrony_serverstats: CounterCommand | None = None
     ntpsec_ntsinfo: CounterCommand | None = None
+    # ntsops-acme's state folder (_acme/state.py): its runs on /metrics.
+    acme_state_dir: str | None = None
 
     def module(self, name: str) -> Module:
         try:
@@ -354,11 +356,22 @@ def _counter_command(value: Any, path: str) -> CounterCommand | None:
     return CounterCommand(tuple(command), _number(data, "timeout", path, 2.0))
 
 
+def _acme_state(value: Any, path: str) -> str | None:
+    if value is None:
+        return None
+    data = _mapping(value, path)
+    _known(data, path, ("directory",))
+    directory = data.get("directory")
+    if not isinstance(directory, str) or not directory.startswith("/"):
+        raise ExporterConfigError(f"{path}.directory", "must be an absolute path (ntsops-acme's --state-dir)")
+    return directory
+
+
 def parse_config(data: Any) -> ExporterConfig:
     """The exporter's configuration from the loaded YAML document."""
     top = _mapping(data, "")
     _known(top, "", ("listen", "max_concurrent_probes", "min_interval", "allowed_targets", "modules",
-                     "chrony_serverstats", "ntpsec_ntsinfo"))
+                     "chrony_serverstats", "ntpsec_ntsinfo", "acme_state"))
     modules_data = _mapping(top.get("modules"), "modules")
     if not modules_data:
         raise ExporterConfigError("modules", "at least one module is needed")
@@ -383,6 +396,7 @@ def parse_config(data: Any) -> ExporterConfig:
         allowed_targets=_allowed(top.get("allowed_targets"), "allowed_targets"),
         chrony_serverstats=_counter_command(top.get("chrony_serverstats"), "chrony_serverstats"),
         ntpsec_ntsinfo=_counter_command(top.get("ntpsec_ntsinfo"), "ntpsec_ntsinfo"),
+        acme_state_dir=_acme_state(top.get("acme_state"), "acme_state"),
     )
 
 

@@ -34,6 +34,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ansible_collections.ntsops.nts.plugins.module_utils._acme import state as acme_state
 from ansible_collections.ntsops.nts.plugins.module_utils._check import (
     daemon_status,
     exporter_config,
@@ -211,6 +212,8 @@ class Exporter:
                 extra += families(parse(self._chronyc(command.command, command.timeout)), True)
             except (OSError, subprocess.SubprocessError):
                 extra += families({}, False)
+        if self.config.acme_state_dir is not None:
+            extra += acme_state.families(*acme_state.read_directory(self.config.acme_state_dir))
         return self.stats.render(self.gate.in_flight, extra)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ansible_collections.ntsops.nts.plugins.module_utils._acme import state as acme_state
 from ansible_collections.ntsops.nts.plugins.module_utils._check import (
     daemon_status,
     probe,
@@ -59,6 +60,10 @@ def _written() -> set[str]:
     for reason in ("busy", "not_allowed"):
         stats.rejected(reason)
     texts.append(stats.render(0))
+    acme_failed = {"cert_name": "time.example", "consecutive_failures": 1, "served_matches": False,
+                   "last_success_time": 1.0, "not_after": 2.0, "renew_before_expiry_seconds": 3,
+                   "last_run": {"step": "deploy", "ok": False, "reason": "served_mismatch", "time": 4.0}}
+    texts.append(prometheus.render(acme_state.families([acme_failed], True)))
     names = {line.split("{")[0].split(" ")[0] for text in texts for line in text.splitlines() if line[:1] != "#"}
     # ntsops_nts_cert_matches_file needs a readable file; the cert_file test in test_probe covers it.
     return names | {"ntsops_nts_cert_matches_file"}

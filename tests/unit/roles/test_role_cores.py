@@ -17,7 +17,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 # role -> its launcher in files/
-ROLES = {"ddns_agent": "ntsops-ddns-agent", "exporter": "ntsops-exporter"}
+ROLES = {"acme": "ntsops-acme", "ddns_agent": "ntsops-ddns-agent", "exporter": "ntsops-exporter"}
 MODULE_UTILS = ROOT / "plugins" / "module_utils"
 PREFIX = "ansible_collections.ntsops.nts.plugins.module_utils."
 

@@ -111,6 +111,22 @@ def test_chrony_serverstats_on_metrics(serve: Any) -> None:
     assert "ntsops_chrony_nts_ke_connections_dropped_total 1" in metrics
 
 
+def test_acme_state_on_metrics(serve: Any, tmp_path: Path) -> None:
+    (tmp_path / "time.example.net.json").write_text(
+        '{"cert_name": "time.example.net", "last_run": {"step": "renew", "ok": false, "reason": "update_refused",'
+        ' "time": 5}, "consecutive_failures": 3}'
+    )
+    base, _state = serve({"modules": {"nts": {}}, "acme_state": {"directory": str(tmp_path)}}, lambda m, t: "")
+    _status, metrics = _fetch(base, "/metrics")
+    assert "ntsops_acme_state_readable 1" in metrics
+    assert 'ntsops_acme_last_run_success{cert_name="time.example.net"} 0' in metrics
+    assert ('ntsops_acme_last_failure_info{cert_name="time.example.net",step="renew",reason="update_refused"} 1'
+            in metrics)
+    assert 'ntsops_acme_consecutive_failures{cert_name="time.example.net"} 3' in metrics
+    with pytest.raises(ExporterConfigError, match=r"acme_state\.directory"):
+        parse_config({"modules": {"nts": {}}, "acme_state": {"directory": "relative"}})
+
+
 def test_config_errors_name_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "exporter.yml"
     path.write_text("listen: 127.0.0.1:9816\nmodules:\n  nts:\n    port: 4460\n    timeout: fast\n")

@@ -1,0 +1,457 @@
+"""ntsops.nts.acme and the server role's certificate source ``acme`` for real, in one container.
+
+The container (the lab image plus certbot with certbot-dns-rfc2136 and Pebble:
+Debian 12, systemd, BIND; scripts/lab/Containerfile.acme) runs with
+``--network none``. In it: BIND on 127.0.0.1 is the primary of
+``acme.test`` with two challenge-only TSIG keys (each may change only one name's
+``_acme-challenge`` TXT record), Pebble on 127.0.0.1:14000 validates DNS-01 against that
+BIND (``-dnsserver``), and ntsops.nts.server with certificate source ``acme`` obtains the
+certificate through certbot before it configures chronyd. The role runs at -vvv; no
+secret may appear in its output.
+
+Then, against the same real Pebble, BIND, certbot and chronyd: the renewal unit runs
+(not due), a forced renewal is deployed (chronyd restarted, the new certificate served,
+its cookie keys kept), and each failure gives one line naming the step and the cause,
+exits non-zero, is recorded in the state file the exporter reads, and leaves the
+previous certificate served: wrong TSIG secret, a key the update-policy does not allow
+for the name, a failed restart in the deploy, a certificate for the wrong name, a
+challenge the CA cannot see yet, and the ACME server down. Takes a few minutes;
+skipped without root, podman or the ACME test image.
+
+A challenge that does not propagate in time is made real with a second Pebble that
+asks a secondary which gets no NOTIFY (the record is on the primary, not where the CA
+looks). Not covered here: rate-limited issuance (Pebble 2.4 has no rate limiter; the
+cause is matched by its RFC 8555 problem type in the unit tests only), and short
+lifetimes (Pebble 2.4 issues 5-year certificates and cannot be told otherwise).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from harness.ca import TestCA
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+# The lab image plus certbot and Pebble (scripts/lab/Containerfile.acme; `make images` builds it).
+IMAGE = "localhost/ntsops/lab-acme:latest"
+ZONE = "acme.test"
+NAME = f"time.{ZONE}"
+OTHER = f"other.{ZONE}"
+KEY_NAME = "acme-time"
+OTHER_KEY_NAME = "acme-other"
+PEBBLE_URL = "https://127.0.0.1:14000/dir"
+TEST_DIR = "/etc/ntsops-test"
+TLS_CA = f"{TEST_DIR}/tls-ca.pem"
+LAUNCHER = "/usr/local/lib/ntsops-acme/ntsops-acme"
+CREDENTIALS = "/etc/ntsops-acme/rfc2136.ini"
+STATE = f"/var/lib/ntsops-acme/{NAME}.json"
+HOOK = "/etc/letsencrypt/renewal-hooks/deploy/ntsops-nts.sh"
+SERVED_CERT = "/etc/chrony/nts/server.crt"
+PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(REPO / "molecule" / "containers.conf")}
+
+
+def podman(*args: str, timeout: float = 120, check: bool = True, stdin: str | None = None) -> str:
+    result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout,
+                            env=PODMAN_ENV, input=stdin, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args)} failed: {result.stdout}{result.stderr}")
+    return result.stdout
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+class Box:
+    """The one container, addressed by name; removed (by name) afterwards."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def sh(self, script: str, timeout: float = 120, check: bool = True) -> str:
+        return podman("exec", self.name, "sh", "-c", script, timeout=timeout, check=check)
+
+    def run(self, script: str, timeout: float = 300) -> Run:
+        result = subprocess.run(["podman", "exec", self.name, "sh", "-c", script], capture_output=True, text=True,
+                                timeout=timeout, env=PODMAN_ENV, check=False)
+        return Run(result.returncode, result.stdout, result.stderr)
+
+    def write(self, path: str, text: str, mode: str = "0644") -> None:
+        script = f"mkdir -p $(dirname {path}) && cat > {path} && chmod {mode} {path}"
+        podman("exec", "-i", self.name, "sh", "-c", script, stdin=text)
+
+
+@dataclass
+class Lab:
+    box: Box
+    secret: str
+    other_secret: str
+    converge: subprocess.CompletedProcess[str]
+
+
+def _skip_unless_usable() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    if shutil.which("podman") is None:
+        pytest.skip("needs podman")
+    if subprocess.run(["podman", "image", "exists", IMAGE], env=PODMAN_ENV, check=False).returncode != 0:
+        pytest.skip(f"needs the ACME test image {IMAGE} (make images builds it)")
+    found = subprocess.run(["podman", "run", "--rm", "--pull", "never", "--network", "none", IMAGE, "sh", "-c",
+                            "command -v pebble && command -v certbot"],
+                           env=PODMAN_ENV, capture_output=True, text=True, check=False)
+    if found.stdout.count("\n") < 2:
+        pytest.skip(f"{IMAGE} has no pebble or certbot: rebuild it with make images")
+
+
+def _start_bind(box: Box, secret: str, other_secret: str) -> None:
+    keys = "".join(f'key "{name}" {{ algorithm hmac-sha256; secret "{value}"; }};\n'
+                   for name, value in ((KEY_NAME, secret), (OTHER_KEY_NAME, other_secret)))
+    box.write("/etc/bind/acme-keys.conf", keys, "0640")
+    box.write("/etc/bind/named.conf.options", (
+        'options { directory "/var/cache/bind"; listen-on { 127.0.0.1; }; listen-on-v6 { none; };'
+        " recursion no; allow-query { any; }; notify no; dnssec-validation no; };\n"))
+    # Each key may change only its own name's challenge record (the README's update-policy).
+    box.write("/etc/bind/named.conf.local", (
+        'include "/etc/bind/acme-keys.conf";\n'
+        f'zone "{ZONE}" {{ type primary; file "/var/lib/bind/db.{ZONE}"; update-policy {{\n'
+        f"  grant {KEY_NAME} name _acme-challenge.{NAME}. TXT;\n"
+        f"  grant {OTHER_KEY_NAME} name _acme-challenge.{OTHER}. TXT;\n}}; }};\n"))
+    box.write(f"/var/lib/bind/db.{ZONE}", (
+        f"$TTL 2\n@ IN SOA ns1.{ZONE}. hostmaster.{ZONE}. 1 3600 600 86400 2\n  IN NS ns1.{ZONE}.\n"
+        f"ns1 IN A 127.0.0.1\ntime IN A 127.0.0.1\nother IN A 127.0.0.1\n"))
+    box.sh(f"chown root:bind /etc/bind/acme-keys.conf && chown bind:bind /var/lib/bind/db.{ZONE} && "
+           "systemctl enable --now named && "
+           "printf 'nameserver 127.0.0.1\\noptions timeout:1 attempts:2\\n' > /etc/resolv.conf")
+
+
+def _start_pebble(box: Box) -> None:
+    # PEBBLE_VA_NOSLEEP: no random wait before validating; NONCEREJECT=0: no deliberately bad nonces.
+    box.sh("systemd-run --unit pebble -E PEBBLE_VA_NOSLEEP=1 -E PEBBLE_WFE_NONCEREJECT=0 "
+           f"pebble -config {TEST_DIR}/pebble.json -dnsserver 127.0.0.1:53")
+    fetch_root = (
+        "import ssl, sys, time, urllib.request\n"
+        f"ctx = ssl.create_default_context(cafile='{TLS_CA}')\n"
+        "for _ in range(100):\n"
+        "    try:\n"
+        "        sys.stdout.write(urllib.request.urlopen('https://127.0.0.1:15000/roots/0', context=ctx,"
+        " timeout=2).read().decode()); break\n"
+        "    except OSError:\n"
+        "        time.sleep(0.1)\n"
+    )
+    box.write(f"{TEST_DIR}/fetch_root.py", fetch_root)
+    box.sh(f"python3 {TEST_DIR}/fetch_root.py > {TEST_DIR}/pebble-root.pem && grep -q BEGIN {TEST_DIR}/pebble-root.pem")
+
+
+def ansible_playbook(playbook: Path, inventory: Path, *extra: str, timeout: float = 900
+                     ) -> subprocess.CompletedProcess[str]:
+    env = {**PODMAN_ENV, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "default",
+           "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    return subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), str(playbook),
+                           *extra], capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env, check=False)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, test_ca: TestCA) -> Iterator[Lab]:
+    _skip_unless_usable()
+    name = f"ntsops-acmetest-{os.getpid()}"
+    podman("rm", "-f", name, check=False)
+    podman("run", "-d", "--name", name, "--hostname", "acmetest", "--network", "none",
+           "--cap-drop", "SYS_TIME", "--systemd", "always",
+           "--label", "owner=ntsops-acmetest", "--pull", "never", IMAGE, "/sbin/init")
+    box = Box(name)
+    try:
+        box.sh("systemctl is-system-running --wait || true", timeout=90)
+        secret = base64.b64encode(secrets.token_bytes(32)).decode()
+        other_secret = base64.b64encode(secrets.token_bytes(32)).decode()
+        _start_bind(box, secret, other_secret)
+        tls = test_ca.issue("pebble", dns=["localhost"], ips=["127.0.0.1"])
+        box.write(TLS_CA, Path(test_ca.cert_path).read_text())
+        box.write(f"{TEST_DIR}/pebble.crt", tls.chain_path.read_text())
+        box.write(f"{TEST_DIR}/pebble.key", tls.key_path.read_text(), "0600")
+        box.write(f"{TEST_DIR}/pebble.json", json.dumps({"pebble": {
+            "listenAddress": "127.0.0.1:14000", "managementListenAddress": "127.0.0.1:15000",
+            "certificate": f"{TEST_DIR}/pebble.crt", "privateKey": f"{TEST_DIR}/pebble.key",
+            "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": False}}))
+        _start_pebble(box)
+
+        tmp = tmp_path_factory.mktemp("acme")
+        inventory = tmp / "inventory.yml"
+        inventory.write_text(json.dumps({"all": {"hosts": {name: {
+            "ansible_connection": "containers.podman.podman",
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_become": False,
+            "nts_server_implementation": "chrony",
+            "nts_server_name": NAME,
+            "nts_server_certificate_source": "acme",
+            "nts_server_upstreams": [],
+            "nts_server_local_stratum": 10,
+            "nts_server_no_clock_control": True,
+            "nts_server_clear_capability_condition": True,
+            "nts_server_cert_check": True,
+            "nts_server_cert_check_ca_path": f"{TEST_DIR}/pebble-root.pem",
+            "nts_server_endpoint_check": False,  # the controller cannot reach a --network none container
+            "acme_server": PEBBLE_URL,
+            "acme_ca_bundle": TLS_CA,
+            "acme_dns_server": "127.0.0.1",
+            "acme_tsig_key_name": KEY_NAME,
+            "acme_tsig_key_secret": secret,
+            "acme_propagation_seconds": 1,
+        }}}}))
+        playbook = tmp / "deploy.yml"
+        playbook.write_text("- name: Deploy\n  hosts: all\n  roles:\n    - role: ntsops.nts.server\n")
+        converge = ansible_playbook(playbook, inventory, "-vvv")
+        yield Lab(box, secret, other_secret, converge)
+    finally:
+        podman("rm", "-f", name, check=False, timeout=60)
+
+
+def served_sha256(box: Box) -> str:
+    return box.sh("openssl s_client -connect 127.0.0.1:4460 -servername " + NAME +
+                  " -alpn ntske/1 -tls1_3 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256")
+
+
+def file_sha256(box: Box, path: str) -> str:
+    return box.sh(f"openssl x509 -in {path} -noout -fingerprint -sha256")
+
+
+def acme(box: Box, step: str, *args: str) -> Run:
+    return box.run(f"REQUESTS_CA_BUNDLE={TLS_CA} python3 {LAUNCHER} {step} --cert-name {NAME} "
+                   f"--credentials {CREDENTIALS} {' '.join(args)}")
+
+
+def state(box: Box) -> dict:
+    return json.loads(box.sh(f"cat {STATE}"))
+
+
+EXPORTER_SCRIPT = """
+import sys, threading, urllib.request
+sys.path.insert(0, "/usr/local/lib/ntsops-acme")
+from ansible_collections.ntsops.nts.plugins.module_utils._check import exporter_config, exporter_http
+config = exporter_config.parse_config({"modules": {"nts": {}}, "acme_state": {"directory": "/var/lib/ntsops-acme"}})
+server = exporter_http.Server(("127.0.0.1", 0), exporter_http.Exporter(config))
+threading.Thread(target=server.serve_forever, daemon=True).start()
+url = "http://127.0.0.1:%d/metrics" % server.server_address[1]
+sys.stdout.write(urllib.request.urlopen(url, timeout=10).read().decode())
+"""
+
+
+def exporter_metrics(box: Box) -> str:
+    """/metrics of the real exporter (the code the role installed) reading the container's state files."""
+    box.write(f"{TEST_DIR}/exporter_metrics.py", EXPORTER_SCRIPT)
+    return box.sh(f"python3 {TEST_DIR}/exporter_metrics.py")
+
+
+def one_failure_line(run: Run, step: str, cause: str, cert_name: str = NAME) -> str:
+    lines = [line for line in run.stderr.splitlines() if line.startswith("ntsops-acme:")]
+    assert run.code != 0, f"exit {run.code}: {run.stdout}{run.stderr}"
+    assert lines, run.stdout + run.stderr
+    assert f"ntsops-acme: {step} of {cert_name} failed: " in lines[-1], lines
+    assert cause in lines[-1], lines
+    return lines[-1]
+
+
+def test_role_issues_the_first_certificate_before_chronyd_and_logs_no_secret(lab: Lab) -> None:
+    result = lab.converge
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    box = lab.box
+    assert lab.secret not in output and lab.secret.rstrip("=") not in output
+    account_key = json.loads(box.sh("cat /etc/letsencrypt/accounts/*/*/*/private_key.json"))
+    for part in ("d", "p", "q"):
+        if part in account_key:
+            assert account_key[part] not in output, f"account key part {part} in the output"
+    # Issued before chronyd was configured: the task order of the run.
+    issue_at = output.find("TASK [ntsops.nts.acme : Obtain the first certificate]")
+    configure_at = output.find("TASK [ntsops.nts.server : Configure the daemon]")
+    assert 0 <= issue_at < configure_at, "the certificate was not obtained before the daemon was configured"
+
+    assert box.sh(f"stat -c '%a %U' {CREDENTIALS} $(dirname {CREDENTIALS})").split() == ["600", "root", "700", "root"]
+    live = f"/etc/letsencrypt/live/{NAME}/cert.pem"
+    assert served_sha256(box) == file_sha256(box, live) == file_sha256(box, SERVED_CERT)
+    lifetime = int(box.sh(f"python3 -c \"import json; print(int(json.load(open('{STATE}'))['lifetime_seconds']))\""))
+    conf = box.sh(f"cat /etc/letsencrypt/renewal/{NAME}.conf")
+    assert f"renew_before_expiry = {lifetime // 3} seconds" in conf, conf
+    assert box.sh("systemctl is-enabled ntsops-acme-renew.timer").strip() == "enabled"
+    assert state(box)["last_run"]["ok"] is True
+    print(f"\n[acme] issued for {NAME}: lifetime {lifetime} s, renew_before_expiry {lifetime // 3} s")
+
+
+def test_timer_unit_runs_and_a_forced_renewal_is_served_with_cookie_keys_kept(lab: Lab) -> None:
+    box = lab.box
+    assert lab.converge.returncode == 0
+    box.sh("systemctl start ntsops-acme-renew.service")  # oneshot: returns when done, fails on non-zero
+    assert "not due for renewal" in box.sh("journalctl -u ntsops-acme-renew.service --no-pager -o cat")
+
+    before_served = served_sha256(box)
+    before_pid = box.sh("systemctl show -p MainPID --value chrony").strip()
+    keys_before = box.sh("cat /var/lib/chrony/ntskeys", check=False)
+    renewed = acme(box, "renew", "--force")
+    assert renewed.code == 0, renewed.stdout + renewed.stderr
+    assert "renewed" in renewed.stdout
+    after = served_sha256(box)
+    assert after != before_served and after == file_sha256(box, f"/etc/letsencrypt/live/{NAME}/cert.pem")
+    assert box.sh("systemctl show -p MainPID --value chrony").strip() != before_pid  # chronyd restarted
+    keys_after = box.sh("cat /var/lib/chrony/ntskeys", check=False)
+    # chronyd dumps its server keys at exit and reads them back at start (ntsdumpdir); the file's
+    # second line holds the age of the current key, which moves on, the key lines must not.
+    assert keys_before and keys_before.split("\n")[2:] == keys_after.split("\n")[2:], (keys_before, keys_after)
+    recorded = state(box)
+    assert recorded["last_deploy"]["ok"] is True and recorded["served_matches"] is True
+    print(f"\n[acme] forced renewal deployed in {recorded['last_deploy']['seconds']:.1f} s")
+
+
+def _with_credentials(box: Box, key_name: str, secret: str) -> None:
+    box.sh(f"cp -p {CREDENTIALS} {CREDENTIALS}.good")
+    box.sh(f"sed -i -e 's|^dns_rfc2136_name = .*|dns_rfc2136_name = {key_name}|' "
+           f"-e 's|^dns_rfc2136_secret = .*|dns_rfc2136_secret = {secret}|' {CREDENTIALS}")
+
+
+def _restore_credentials(box: Box) -> None:
+    box.sh(f"mv {CREDENTIALS}.good {CREDENTIALS}")
+
+
+def test_wrong_tsig_secret_is_one_line_and_the_old_certificate_stays(lab: Lab) -> None:
+    box = lab.box
+    before = served_sha256(box)
+    wrong = base64.b64encode(secrets.token_bytes(32)).decode()
+    _with_credentials(box, KEY_NAME, wrong)
+    try:
+        run = acme(box, "renew", "--force")
+    finally:
+        _restore_credentials(box)
+    line = one_failure_line(run, "renew", "rejected the challenge TSIG key")
+    assert wrong not in run.stdout + run.stderr
+    assert served_sha256(box) == before
+    assert state(box)["last_run"]["reason"] == "tsig_rejected"
+    print(f"\n[acme] {line}")
+
+
+def test_update_refused_by_policy_is_one_line_and_the_old_certificate_stays(lab: Lab) -> None:
+    box = lab.box
+    before = served_sha256(box)
+    # A valid key, allowed only for another name's challenge record.
+    _with_credentials(box, OTHER_KEY_NAME, lab.other_secret)
+    try:
+        run = acme(box, "renew", "--force")
+    finally:
+        _restore_credentials(box)
+    line = one_failure_line(run, "renew", "refused the TXT update")
+    assert lab.other_secret not in run.stdout + run.stderr
+    assert served_sha256(box) == before
+    recorded = state(box)
+    assert recorded["last_run"]["reason"] == "update_refused" and recorded["consecutive_failures"] >= 2
+    print(f"\n[acme] {line}")
+
+
+def test_failed_restart_in_the_deploy_puts_the_old_certificate_back(lab: Lab) -> None:
+    box = lab.box
+    before = served_sha256(box)
+    # chronyd's next start fails once (a real failed restart), the one after works.
+    box.sh("mkdir -p /run/systemd/system/chrony.service.d && touch /run/ntsops-fail-once && printf "
+           "'[Service]\\nExecStartPre=/bin/sh -c \"if [ -e /run/ntsops-fail-once ]; then rm /run/ntsops-fail-once;"
+           " exit 1; fi\"\\n' > /run/systemd/system/chrony.service.d/fail-once.conf && systemctl daemon-reload")
+    try:
+        run = acme(box, "renew", "--force")
+    finally:
+        box.sh("rm -f /run/systemd/system/chrony.service.d/fail-once.conf /run/ntsops-fail-once && "
+               "systemctl daemon-reload")
+    line = one_failure_line(run, "deploy", "restart: systemctl restart chrony exited with status")
+    assert "the previous certificate is served again" in line
+    assert served_sha256(box) == before == file_sha256(box, SERVED_CERT)
+    recorded = state(box)
+    assert recorded["last_deploy"]["step"] == "restart" and recorded["last_deploy"]["previous_served_again"] is True
+    # The next timer run retries the deploy of the certificate the lineage holds.
+    retried = acme(box, "renew")
+    assert retried.code == 0 and "deploy of the renewed certificate retried" in retried.stdout, retried
+    assert served_sha256(box) == file_sha256(box, f"/etc/letsencrypt/live/{NAME}/cert.pem") != before
+    print(f"\n[acme] {line}")
+
+
+def test_certificate_for_the_wrong_name_is_not_deployed(lab: Lab) -> None:
+    box = lab.box
+    before = served_sha256(box)
+    box.write(f"{TEST_DIR}/other.ini", (
+        f"dns_rfc2136_server = 127.0.0.1\ndns_rfc2136_port = 53\ndns_rfc2136_name = {OTHER_KEY_NAME}\n"
+        f"dns_rfc2136_secret = {lab.other_secret}\ndns_rfc2136_algorithm = HMAC-SHA256\n"), "0600")
+    # Someone re-issues the lineage for another name; certbot replaces live/NAME and runs the hook.
+    run = box.run(
+        f"REQUESTS_CA_BUNDLE={TLS_CA} certbot --non-interactive certonly --cert-name {NAME} -d {OTHER} "
+        f"--authenticator dns-rfc2136 --dns-rfc2136-credentials {TEST_DIR}/other.ini "
+        f"--dns-rfc2136-propagation-seconds 1 --server {PEBBLE_URL} --deploy-hook {HOOK}")
+    output = run.stdout + run.stderr
+    assert "check: " in output and "does not" in output and OTHER in output, output[-3000:]
+    assert served_sha256(box) == before
+    assert state(box)["last_deploy"]["reason"] == "wrong_name"
+    # The timer's path: the renewal of that lineage fails in the deploy, loudly, and nothing changes.
+    renewal = acme(box, "renew", "--force")
+    line = one_failure_line(renewal, "deploy", "nothing was changed")
+    assert served_sha256(box) == before
+    print(f"\n[acme] {line}")
+
+
+def test_challenge_that_has_not_reached_the_server_the_ca_asks(lab: Lab) -> None:
+    box = lab.box
+    before = served_sha256(box)
+    # A secondary that gets no NOTIFY and refreshes hourly, and a second Pebble that asks only it:
+    # the TXT record is on the primary, but not where the CA looks within the propagation wait.
+    box.write("/etc/bind/stale-secondary.conf", (
+        'options { directory "/var/cache/bind-stale"; pid-file "/run/named-stale/named.pid";'
+        ' session-keyfile "/run/named-stale/session.key"; listen-on port 5353 { 127.0.0.1; };'
+        " listen-on-v6 { none; }; transfer-source 127.0.0.1; query-source address 127.0.0.1; recursion no;"
+        " notify no; dnssec-validation no; };\n"
+        f'zone "{ZONE}" {{ type secondary; file "/var/cache/bind-stale/db.{ZONE}"; primaries {{ 127.0.0.1; }}; }};\n'
+        "controls { };\n"))
+    box.sh("mkdir -p /var/cache/bind-stale /run/named-stale && chown bind:bind /var/cache/bind-stale /run/named-stale"
+           " && systemd-run --unit named-stale named -f -u bind -c /etc/bind/stale-secondary.conf")
+    box.sh(f"sed 's/:14000/:14001/;s/:15000/:15001/' {TEST_DIR}/pebble.json > {TEST_DIR}/pebble-stale.json && "
+           "systemd-run --unit pebble-stale -E PEBBLE_VA_NOSLEEP=1 -E PEBBLE_WFE_NONCEREJECT=0 "
+           f"pebble -config {TEST_DIR}/pebble-stale.json -dnsserver 127.0.0.1:5353")
+    try:
+        box.sh("for i in $(seq 50); do dig +short -p 5353 @127.0.0.1 acme.test SOA | grep -q ns1 && "
+               "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 14001), 1)' 2>/dev/null && exit 0;"
+               " sleep 0.2; done; exit 1")
+        run = box.run(
+            f"REQUESTS_CA_BUNDLE={TLS_CA} python3 {LAUNCHER} issue --cert-name propagation -d {OTHER} "
+            f"--credentials {TEST_DIR}/other.ini --propagation-seconds 1 -- --server https://127.0.0.1:14001/dir "
+            "--agree-tos --register-unsafely-without-email")
+    finally:
+        box.sh("systemctl stop pebble-stale named-stale", check=False)
+    line = one_failure_line(run, "issue", "the CA did not see the challenge TXT record", cert_name="propagation")
+    assert served_sha256(box) == before
+    print(f"\n[acme] {line}")
+
+
+def test_acme_server_down_is_one_line_and_the_old_certificate_stays(lab: Lab) -> None:
+    box = lab.box
+    before = served_sha256(box)
+    box.sh("systemctl stop pebble")
+    started = time.monotonic()
+    run = acme(box, "renew", "--force")
+    line = one_failure_line(run, "renew", "the ACME server cannot be reached")
+    assert served_sha256(box) == before
+    assert state(box)["last_run"]["reason"] == "acme_unreachable"
+    assert re.search(r"ntsops-acme: renew of \S+ failed", run.stderr)
+    # What the alert NtsAcmeRenewalFailing fires on, from the exporter's /metrics.
+    metrics = exporter_metrics(box)
+    seen = time.monotonic() - started
+    lineage = f'cert_name="{NAME}"'
+    assert f"ntsops_acme_last_run_success{{{lineage}}} 0" in metrics, metrics
+    assert f'ntsops_acme_last_failure_info{{{lineage},step="renew",reason="acme_unreachable"}} 1' in metrics
+    assert 'ntsops_acme_last_run_success{cert_name="propagation"} 0' in metrics
+    print(f"\n[acme] {line}\n[acme] failure on the exporter's /metrics {seen:.1f} s after the run started")
