@@ -10,10 +10,6 @@
   left running; the server's address changes and the client must be back on
   authenticated time at the new address inside the recovery model's interval
   (scripts/lab_drill.py exits 0), and verify.yml must pass afterwards.
-- Then, on the same lab, three planned moves in a row, alternating direction, with
-  the key change at random points of the poll cycle (scripts/lab_planned_move.py
-  --runs 3): each must be proven by the playbook and the client must reach the new
-  address inside the model's interval and stay synchronised through the watch.
   Everything it creates is removed afterwards, also on failure.
 """
 
@@ -47,9 +43,6 @@ TEST_NETWORK6 = "2001:db8:4e55:"
 LAB_UP_TIMEOUT_S = 900
 DRILL_TIMEOUT_S = 300
 DOWN_TIMEOUT_S = 180
-# Three moves: about 3 minutes each (the announcement's role run, the watch), plus the restore.
-PLANNED_MOVES = 3
-PLANNED_MOVES_TIMEOUT_S = 1500
 
 
 def _env() -> dict[str, str]:
@@ -172,7 +165,7 @@ def test_lab(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 @pytest.mark.integration
-def test_shortened_drill_then_planned_moves_inside_the_model(test_lab: dict[str, str], tmp_path: Path) -> None:
+def test_shortened_drill_chrony_client_recovers_inside_the_model(test_lab: dict[str, str]) -> None:
     up = _run(["bash", "scripts/lab.sh", "up"], LAB_UP_TIMEOUT_S, test_lab)
     assert up.returncode == 0, up.stdout[-6000:] + up.stderr[-3000:]
     assert "every NTS server passed (1 checked)" in up.stdout
@@ -183,14 +176,3 @@ def test_shortened_drill_then_planned_moves_inside_the_model(test_lab: dict[str,
     # Still serving after the move, as verify.yml sees it through the lab resolver.
     verify = _run(["bash", "scripts/lab.sh", "verify"], 300, test_lab)
     assert verify.returncode == 0, verify.stdout[-6000:] + verify.stderr[-3000:]
-
-    # The planned move, repeated on the lab the drill left (ip_change's state included).
-    moves = _run(
-        [str(VENV_BIN / "python"), "scripts/lab_planned_move.py", "--inventory", test_lab["NTSOPS_LAB_INVENTORY"],
-         "--runs", str(PLANNED_MOVES), "--watch-polls", "5", "--json", str(tmp_path / "planned-move.json")],
-        PLANNED_MOVES_TIMEOUT_S,
-        test_lab,
-    )
-    print(moves.stdout[-5000:])
-    assert moves.returncode == 0, moves.stdout[-8000:] + moves.stderr[-3000:]
-    assert f"{PLANNED_MOVES} of {PLANNED_MOVES} passed" in moves.stdout, moves.stdout[-3000:]
