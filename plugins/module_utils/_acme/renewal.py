@@ -16,7 +16,7 @@ import re
 
 from ansible_collections.ntsops.nts.plugins.module_utils._errors import NtsopsError
 
-# The fraction of the lifetime left when renewal starts (issue 14; cert_check warns at the same point).
+# The fraction of the lifetime left when renewal starts (cert_check warns at the same point).
 RENEW_FRACTION_LEFT = 1 / 3
 _KEY = "renew_before_expiry"
 _LINE = re.compile(r"^\s*renew_before_expiry\s*=")
