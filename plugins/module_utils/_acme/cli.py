@@ -153,14 +153,9 @@ def cmd_issue(args: argparse.Namespace, runner: Runner) -> int:
             "--dns-rfc2136-propagation-seconds", str(args.propagation_seconds)]
     for name in names:
         argv += ["-d", name]
-    if args.force:
-        argv.append("--force-renewal")
-    argv += args.certbot_args
-    code, output = runner(argv, args.timeout)
-    secrets = credential_secrets(args.credentials)
-    if code != 0:
-        reason, cause = failures.explain(output, code, secrets)
-        return _fail(args, "issue", reason, cause)
+    failed, secrets = _run_certbot(args, runner, "issue", argv)
+    if failed is not None:
+        return failed
     try:
         extra = set_margin(args.config_dir, args.cert_name)
     except NtsopsError as exc:
@@ -168,6 +163,23 @@ def cmd_issue(args: argparse.Namespace, runner: Runner) -> int:
     _record(args, "issue", True, None, f"issued {args.cert_name}", extra=extra)
     _say(json.dumps({"changed": True, "cert_name": args.cert_name, **extra}))
     return 0
+
+
+def _run_certbot(args: argparse.Namespace, runner: Runner, step: str, argv: list[str]) -> tuple[int | None, list[str]]:
+    """Run certbot for ``step`` (with --force-renewal and the extra arguments asked for).
+
+    Returns the exit status to end with when certbot failed (its one line recorded), else
+    None, and the credential secrets to redact from anything printed later.
+    """
+    if args.force:
+        argv.append("--force-renewal")
+    argv += args.certbot_args
+    code, output = runner(argv, args.timeout)
+    secrets = credential_secrets(args.credentials)
+    if code != 0:
+        reason, cause = failures.explain(output, code, secrets)
+        return _fail(args, step, reason, cause), secrets
+    return None, secrets
 
 
 def _live_sha256(config_dir: str, cert_name: str) -> str | None:
@@ -182,14 +194,9 @@ def cmd_renew(args: argparse.Namespace, runner: Runner) -> int:
     before_deploy = _deploy_time(path)
     before_sha = _live_sha256(args.config_dir, args.cert_name)
     argv = [*_certbot_common(args), "renew", "--cert-name", args.cert_name]
-    if args.force:
-        argv.append("--force-renewal")
-    argv += args.certbot_args
-    code, output = runner(argv, args.timeout)
-    secrets = credential_secrets(args.credentials)
-    if code != 0:
-        reason, cause = failures.explain(output, code, secrets)
-        return _fail(args, "renew", reason, cause)
+    failed, secrets = _run_certbot(args, runner, "renew", argv)
+    if failed is not None:
+        return failed
     # certbot logs a failed deploy hook and still exits 0: the hook's own record decides.
     # The hook has written the failure (state and its line); say it again on this unit's stderr.
     deployed = state.load(path).get("last_deploy")
