@@ -27,7 +27,7 @@ venv_for = $(if $(filter $(1),$(CORE_LINE)),$(VENV),$(VENV)-$(1))
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help bootstrap system venv link collections images lint sanity unit integration molecule test rules-test \
+.PHONY: help bootstrap system venv link collections images lint sanity unit integration molecule test test-static test-integration test-molecule rules-test \
 	lab lab-down lab-drill-late-dns lab-planned-move requirements clean artifact-test \
 	bench-endpoint bench-simulate bench-ddns bench-herd bench-check bench-recovery-d13 bench-recovery-d13-fresh bench-recovery-ntpdrs bench-exporter \
 	$(foreach line,$(CORE_LINES),sanity-$(line) unit-$(line) artifact-test-$(line)) \
@@ -152,13 +152,32 @@ artifact-test-$(1): $(call venv_for,$(1))/.installed
 endef
 $(foreach line,$(CORE_LINES),$(eval $(call core_line,$(line))))
 
+INTEGRATION_RUN := pytest -q tests/integration
+MOLECULE_RUN := CONTAINERS_CONF=$(CURDIR)/molecule/containers.conf molecule test --all
+
 integration: bootstrap images
-	pytest -q tests/integration
+	$(INTEGRATION_RUN)
 
 molecule: bootstrap images
-	CONTAINERS_CONF=$(CURDIR)/molecule/containers.conf molecule test --all
+	$(MOLECULE_RUN)
 
-test: bootstrap lint rules-test sanity unit artifact-test integration molecule
+# `make test`: bootstrap and images once, then three streams at the same time, each
+# printed whole when it ends, with its wall time. The integration tests and Molecule
+# spend most of their time waiting for polls, timers and containers; the static
+# checks need only CPU, so they run at the lowest priority and Molecule at a lower
+# one than the integration tests, whose daemons' timing is measured.
+test: bootstrap images
+	@$(MAKE) --no-print-directory -j3 --output-sync=target test-static test-integration test-molecule
+
+test-static:
+	@SECONDS=0; nice -n 19 $(MAKE) --no-print-directory -j1 lint rules-test sanity unit artifact-test; \
+	  echo "test: lint, rules-test, sanity, unit and artifact-test took $$SECONDS s"
+
+test-integration:
+	@SECONDS=0; $(INTEGRATION_RUN); echo "test: integration took $$SECONDS s"
+
+test-molecule:
+	@SECONDS=0; nice -n 5 env $(MOLECULE_RUN); echo "test: molecule took $$SECONDS s"
 
 # The alert rules Prometheus users load (extras/monitoring/prometheus/), checked and
 # unit-tested by Debian's promtool, which bootstrap unpacks into .cache/daemons.
