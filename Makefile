@@ -161,22 +161,22 @@ integration: bootstrap images
 molecule: bootstrap images
 	$(MOLECULE_RUN)
 
-# `make test`: bootstrap and images once, then three streams at the same time, each
-# printed whole when it ends, with its wall time. The integration tests and Molecule
-# spend most of their time waiting for polls, timers and containers; the static
-# checks need only CPU, so they run at the lowest priority and Molecule at a lower
-# one than the integration tests, whose daemons' timing is measured.
-test: bootstrap images
+# `make test`: bootstrap once, then three streams at the same time, each printed whole
+# when it ends, with its wall time. The static checks start at once and run at the
+# lowest priority; the integration tests and Molecule start when the images are built
+# (once, for both), Molecule at a lower priority than the integration tests, whose
+# daemons' timing is measured.
+test: bootstrap
 	@$(MAKE) --no-print-directory -j3 --output-sync=target test-static test-integration test-molecule
 
 test-static:
 	@SECONDS=0; nice -n 19 $(MAKE) --no-print-directory -j1 lint rules-test sanity unit artifact-test; \
 	  echo "test: lint, rules-test, sanity, unit and artifact-test took $$SECONDS s"
 
-test-integration:
+test-integration: images
 	@SECONDS=0; $(INTEGRATION_RUN); echo "test: integration took $$SECONDS s"
 
-test-molecule:
+test-molecule: images
 	@SECONDS=0; nice -n 5 env $(MOLECULE_RUN); echo "test: molecule took $$SECONDS s"
 
 # The alert rules Prometheus users load (extras/monitoring/prometheus/), checked and

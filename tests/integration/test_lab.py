@@ -1,8 +1,7 @@
 """The lab's playbooks and inventories, and a shortened recovery drill on real containers.
 
 - Every playbook passes `ansible-playbook --syntax-check` with the inventories it is
-  meant for (lab and example), and ansible-lint (production profile) passes on the
-  playbooks and inventories.
+  meant for (lab and example); ansible-lint (production profile) covers them in `make lint`.
 - A shortened drill: a second, smaller lab (authoritative DNS, resolver, the chrony
   NTS server with its ddns agent, the chrony client) on its own podman network
   (203.0.113.0/26 and 2001:db8:4e55::/64, disjoint from the lab's 203.0.113.192/26,
@@ -69,19 +68,6 @@ def test_playbook_syntax(inventory: Path, playbook: str) -> None:
         [str(VENV_BIN / "ansible-playbook"), "--syntax-check", "-i", str(inventory), f"playbooks/{playbook}"], 120
     )
     assert done.returncode == 0, done.stdout + done.stderr
-
-
-def test_ansible_lint_playbooks_and_inventories() -> None:
-    """No ansible-lint finding (production profile) in the playbooks or inventories.
-
-    ansible-lint also follows the playbooks into the roles they use; the roles are
-    linted on their own by `make lint`, so only findings in these files count here.
-    """
-    done = _run([str(VENV_BIN / "ansible-lint"), "--nocolor", "--format=pep8", "playbooks", "inventories"], 600)
-    assert done.returncode in (0, 2), done.stdout + done.stderr  # 2: findings; anything else: it broke
-    ours = [line for line in done.stdout.splitlines() if line.startswith(("playbooks/", "inventories/"))]
-    assert not ours, "\n".join(ours)
-    assert "files processed" in done.stdout + done.stderr or done.returncode == 0, done.stdout + done.stderr
 
 
 def test_example_inventory_derives_the_ttl_from_the_model() -> None:
