@@ -39,6 +39,14 @@ TRIGGERS: tuple[str, ...] = ("current_answers", "refresh", "current_fails", "res
 # never: not at this trigger; always: whenever the added address is usable; if_first:
 # only when the added address comes first in the answer it gets; unavailable: the
 # client kind has no such trigger.
+# How a summary names each trigger.
+TRIGGER_WORDS: dict[str, str] = {
+    "current_answers": "any time",
+    "refresh": "`chronyc refresh`",
+    "current_fails": "the failure of its current address (chance {chance:g})",
+    "restart": "a restart (chance {chance:g})",
+    "planned_move": "a planned move",
+}
 VERDICTS: tuple[str, ...] = ("never", "always", "if_first", "unavailable")
 FAMILIES: tuple[str, ...] = ("ipv4", "ipv6")
 # The order in which the client's resolver returns two addresses of one family:
@@ -143,6 +151,7 @@ class Situation:
 
 
 def situation(
+    *,
     added_family: Any = "ipv4",
     current_family: Any = "ipv4",
     client_families: Any = ("ipv4", "ipv6"),
@@ -176,6 +185,7 @@ def _answer(
     chance: float,
     source: str,
     when: str,
+    *,
     earliest: float | None = None,
     latest: float | None = None,
     **extra: Any,
@@ -239,7 +249,9 @@ def _planned(spec: ClientSpec, where: Situation) -> dict[str, Any]:
             f"once its cookies are spent on NAK'd requests, then by Server Negotiation "
             f"({duration(early)} to {duration(late)} after the key change)"
         )
-    return _answer("always", 1.0, SRC_PLANNED_MOVE, when, early, late, ke_address_after=move["ke_address_after"])
+    return _answer(
+        "always", 1.0, SRC_PLANNED_MOVE, when, earliest=early, latest=late, ke_address_after=move["ke_address_after"]
+    )
 
 
 def _chrony(spec: ClientSpec, where: Situation) -> dict[str, dict[str, Any]]:
@@ -265,8 +277,8 @@ def _chrony(spec: ClientSpec, where: Situation) -> dict[str, dict[str, Any]]:
                 f"chronyc refresh: ntp_sources.c NSR_RefreshAddresses(); {SRC_CHRONY_43_REPLACE}",
                 f"at the next poll after `chronyc refresh` NTS-KE to the added address, authenticated the poll after "
                 f"({duration(early)} to {duration(late)})",
-                early,
-                late,
+                earliest=early,
+                latest=late,
             )
         else:
             answers["refresh"] = _never(SRC_CHRONY_FAMILY, "the client cannot reach the added address's family")
@@ -279,8 +291,8 @@ def _chrony(spec: ClientSpec, where: Situation) -> dict[str, dict[str, Any]]:
             f"nts_ntp_client.c NNC_ChangeAddress() reloads cookies saved in ntsdumpdir for the added address",
             f"the unplanned timeline: looked up again 8 to 9 polls after the current address fails, authenticated "
             f"{duration(early)} to {duration(late)} after it (replacement hold-off permitting)",
-            early,
-            late,
+            earliest=early,
+            latest=late,
         )
         chance = where.first_chance()
         answers["restart"] = _answer(
@@ -288,8 +300,8 @@ def _chrony(spec: ClientSpec, where: Situation) -> dict[str, dict[str, Any]]:
             chance,
             SRC_CHRONY_START + ("" if where.same_family else f"; {SRC_GAI_ORDER}"),
             f"at start-up, when the added address comes first in the answer (chance {chance:g})",
-            0.0,
-            0.0,
+            earliest=0.0,
+            latest=0.0,
         )
     else:
         answers["current_fails"] = _never(SRC_CHRONY_FAMILY, "the client cannot reach the added address's family")
@@ -313,8 +325,8 @@ def _ntpsec(spec: ClientSpec, where: Situation) -> dict[str, dict[str, Any]]:
             f"when its cookies run out, if the added address comes first in the answer (chance {chance:g} per "
             f"attempt): authenticated {duration(early)} to {duration(late)} after the current address fails; "
             f"otherwise it re-keys at the failed address and tries again {NTPSEC_KE_RETRY_S:.0f} s later",
-            early,
-            late,
+            earliest=early,
+            latest=late,
             retry_s=NTPSEC_KE_RETRY_S,
         )
     else:
@@ -326,8 +338,8 @@ def _ntpsec(spec: ClientSpec, where: Situation) -> dict[str, dict[str, Any]]:
             chance,
             SRC_NTPSEC_START + ("" if where.same_family else f"; {SRC_GAI_ORDER}"),
             f"at start-up, when the added address comes first in the answer (chance {chance:g})",
-            0.0,
-            0.0,
+            earliest=0.0,
+            latest=0.0,
         )
     else:
         answers["restart"] = _never(SRC_NTPSEC_START, "the client cannot reach the added address's family")
@@ -351,16 +363,16 @@ def _ntpdrs(spec: ClientSpec, where: Situation) -> dict[str, dict[str, Any]]:
             f"at the source reset, if the added address comes first in the NTP lookup (chance {chance:g} per "
             f"reset; NTS-KE itself reaches it either way): authenticated {duration(early)} to {duration(late)} "
             f"after the current address fails",
-            early,
-            late,
+            earliest=early,
+            latest=late,
         )
         answers["restart"] = _answer(
             "if_first",
             chance,
             SRC_NTPDRS_SPAWN + family_note,
             f"at start-up, when the added address comes first in the answer (chance {chance:g})",
-            0.0,
-            0.0,
+            earliest=0.0,
+            latest=0.0,
         )
     else:
         answers["current_fails"] = _never(SRC_NTPDRS_SPAWN, "the client cannot reach the added address's family")
@@ -395,8 +407,8 @@ def added_address_client(client: Mapping[str, Any] | str, where: Situation) -> d
     if by_itself:
         summary = "moves to the added address by itself"
     elif moves_with:
-        summary = "never uses the added address while the current one answers; it may through " + ", ".join(
-            moves_with
+        summary = "never uses the added address while the current one answers; it may take it at " + ", ".join(
+            TRIGGER_WORDS[trigger].format(chance=answers[trigger]["chance"]) for trigger in moves_with
         )
     else:
         summary = "never uses the added address"
@@ -432,7 +444,14 @@ def added_address(
     client kinds that never move by themselves while the current address answers),
     ``moves_by_itself`` (no kind is stuck) and ``reasons`` (one line per stuck kind).
     """
-    where = situation(added_family, current_family, client_families, order, server, refresh)
+    where = situation(
+        added_family=added_family,
+        current_family=current_family,
+        client_families=client_families,
+        order=order,
+        server=server,
+        refresh=refresh,
+    )
     # A client id alone counts as a fleet of one, as one mapping does (client_list).
     fleet = [clients] if isinstance(clients, str) else clients
     results = [added_address_client(client, where) for client in client_list(fleet, "clients")]
