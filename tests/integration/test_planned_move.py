@@ -37,6 +37,8 @@ OLD = "198.51.100.30"
 NEW = "198.51.100.31"
 NEW_NTP = "198.51.100.32"  # the announced NTP address when it must differ from the name's
 CLIENT = "198.51.100.40"
+
+
 @dataclass
 class Move:
     """The set-up of one planned-move test: server, client, counters, sampler."""
