@@ -29,7 +29,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help bootstrap system venv link collections images lint sanity unit integration molecule test test-static test-integration test-molecule rules-test \
 	lab lab-down lab-drill-late-dns lab-planned-move requirements clean artifact-test \
-	bench-endpoint bench-simulate bench-ddns bench-herd bench-check bench-recovery-d13 bench-recovery-d13-fresh bench-recovery-ntpdrs bench-exporter \
+	bench-endpoint bench-simulate bench-ddns bench-herd bench-check bench-recovery-d13 bench-recovery-d13-fresh bench-recovery-ntpdrs bench-exporter bench-added-address \
 	$(foreach line,$(CORE_LINES),sanity-$(line) unit-$(line) artifact-test-$(line)) \
 	$(foreach line,$(OTHER_CORE_LINES),venv-$(line) requirements-$(line))
 
@@ -56,6 +56,7 @@ help:
 	@echo "make bench-recovery-d13  chrony 4.6.1 / NTPsec 1.2.3 clients vs the recovery model, fresh and late DNS (root, ~15 min)"
 	@echo "make bench-recovery-d13-fresh  the same, fresh DNS only (root, ~4 min)"
 	@echo "make bench-recovery-ntpdrs  ntpd-rs 1.4.0 clients vs the recovery model: old address refused, dark, unreachable, fresh and late DNS; NAK (root, ~10 min)"
+	@echo "make bench-added-address  which address of a two-A name chronyd 4.3 / NTPsec 1.2.2 take at start, RUNS=N times (root)"
 
 bootstrap: system venv link collections
 
@@ -227,6 +228,11 @@ bench-recovery-ntpdrs: bootstrap images
 		--variants refused dark unreachable --latencies 0 120 --json benchmarks/results/ntpdrs_recovery.json
 	flock /tmp/ntsops-integration.lock $(PY) benchmarks/ntpdrs_recovery.py --clients 4 --poll 3 \
 		--variants nak --latencies 0 --json benchmarks/results/ntpdrs_recovery_nak.json
+
+# Restarting clients against a DNS server that shuffles two A records
+# (benchmarks/added_address.py, 198.18.7.0/24): how often each takes the added one.
+bench-added-address: bootstrap
+	flock /tmp/ntsops-integration.lock $(PY) benchmarks/added_address.py --runs $(or $(RUNS),10)
 
 # Builds what it needs, starts the lab, runs site.yml and verify.yml, runs the
 # recovery drill and leaves the lab running; running it again is idempotent.

@@ -13,25 +13,21 @@ Measured figures are printed (run with -s) and checked against the recovery mode
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import json
 import random
-import secrets
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
 from ansible_collections.ntsops.nts.plugins.module_utils._model.move_client import planned_move_client
 from ansible_collections.ntsops.nts.plugins.module_utils._model.planned_move import planned_move_plan
 from ansible_collections.ntsops.nts.plugins.module_utils._model.recovery import recovery_time
 from harness.ca import TestCA
-from harness.daemons import NTPD, ChronyClient, ChronyServer, _Daemon
+from harness.daemons import ChronyClient, MovableChronyServer, NtpsecClient
 from harness.lab import Daemons
 from harness.netns import Host, Network
+from harness.watch import SAMPLE_PERIOD, Counters, NtpsecSamples, ValidSamples
 
 pytestmark = pytest.mark.integration
 
@@ -41,122 +37,6 @@ OLD = "198.51.100.30"
 NEW = "198.51.100.31"
 NEW_NTP = "198.51.100.32"  # the announced NTP address when it must differ from the name's
 CLIENT = "198.51.100.40"
-# How often the sampler asks the client (the measurement resolution).
-SAMPLE_PERIOD = 0.05
-# chrony nts_ke_server.c: DUMP_IDENTIFIER, SERVER_COOKIE_SIV (AES-SIV-CMAC-256 = 15),
-# MAX_SERVER_KEYS 4 with the key's index in the 2 low bits of its id, 32-byte keys.
-KEYS_HEADER = "NKS0"
-COOKIE_AEAD = 15
-SERVER_KEYS = 4
-
-
-class MovableChronyServer(ChronyServer):
-    """chronyd with no bindaddress, so one process answers on every address of its namespace."""
-
-    def _bind_lines(self) -> list[str]:
-        return []
-
-    def write_fresh_keys(self) -> None:
-        """A new ntskeys file: every cookie issued so far fails once chronyd loads it."""
-        lines = [KEYS_HEADER, f"{COOKIE_AEAD} 0.0"]
-        for index in range(SERVER_KEYS):
-            key_id = (secrets.randbits(32) & ~(SERVER_KEYS - 1)) | index
-            lines.append(f"{key_id:08X} {secrets.token_hex(32)}")
-        tmp = self.dump_dir / "ntskeys.tmp"
-        tmp.write_text("\n".join(lines) + "\n")
-        tmp.chmod(0o600)
-        tmp.replace(self.dump_dir / "ntskeys")
-
-
-class Counters:
-    """nftables counters in the server's namespace: SYNs to 4460 and NTP requests per address."""
-
-    TABLE = "ntsops_planned_move"
-
-    def __init__(self, host: Host, addresses: list[str]) -> None:
-        self.host = host
-        rules = []
-        for address in addresses:
-            rules.append(f'ip daddr {address} tcp dport 4460 tcp flags syn counter comment "ke {address}"')
-            rules.append(f'ip daddr {address} udp dport 123 counter comment "ntp {address}"')
-        script = (
-            f"table inet {self.TABLE} {{\n chain input {{\n  type filter hook input priority -10; policy accept;\n"
-            + "".join(f"  {rule}\n" for rule in rules)
-            + " }\n}\n"
-        )
-        self.host.run(["nft", "-f", "-"], input=script)
-
-    def read(self) -> dict[str, int]:
-        """{'ke 198.51.100.30': packets, 'ntp 198.51.100.30': packets, ...}."""
-        out = json.loads(self.host.run(["nft", "-j", "list", "table", "inet", self.TABLE]).stdout)
-        counts: dict[str, int] = {}
-        for item in out["nftables"]:
-            rule = item.get("rule")
-            if not rule or "comment" not in rule:
-                continue
-            for expr in rule["expr"]:
-                if "counter" in expr:
-                    counts[rule["comment"]] = int(expr["counter"]["packets"])
-        return counts
-
-    def go_dark(self, address: str, *, ntp: bool = True, ke: bool = True) -> None:
-        """Drop NTP and/or NTS-KE to `address` (after the counters, which still count)."""
-        if ntp:
-            self.host.run(["nft", "add", "rule", "inet", self.TABLE, "input",
-                           "ip", "daddr", address, "udp", "dport", "123", "drop"])
-        if ke:
-            self.host.run(["nft", "add", "rule", "inet", self.TABLE, "input",
-                           "ip", "daddr", address, "tcp", "dport", "4460", "drop"])
-
-
-@dataclass
-class ValidSamples:
-    """Every authenticated response the client accepts, seen through `chronyc ntpdata`.
-
-    chronyc's "Total valid RX" counts responses that passed the NTP tests, which for an
-    NTS source includes the authenticator; changing the source's address resets it.
-    """
-
-    client: ChronyClient
-    events: list[tuple[float, str]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> ValidSamples:
-        self._thread = threading.Thread(target=self._run, name="valid-samples", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        last_address, last_valid = "", 0
-        while not self._stop.is_set():
-            out = self.client.chronyc("-c", "ntpdata", check=False, timeout=3)
-            now = time.monotonic()
-            for row in out.splitlines():
-                fields = row.split(",")
-                if len(fields) < 30:
-                    continue
-                address, valid = fields[0], int(fields[-2])
-                new = valid if address != last_address else valid - last_valid
-                self.events.extend((now, address) for _n in range(max(new, 0)))
-                last_address, last_valid = address, valid
-            self._stop.wait(SAMPLE_PERIOD)
-
-    def first_from(self, address: str, after: float) -> float | None:
-        return next((t for t, a in list(self.events) if a == address and t > after), None)
-
-    def longest_gap(self, start: float, end: float) -> float:
-        """Longest time without a valid response within [start, end] (ends count as samples)."""
-        times = [start] + [t for t, _a in list(self.events) if start < t < end] + [end]
-        return max(b - a for a, b in itertools.pairwise(times))
-
-    def last_time(self) -> float | None:
-        return self.events[-1][0] if self.events else None
 
 
 @dataclass
@@ -354,92 +234,6 @@ def test_announcing_an_address_other_than_the_names_recovers_from_the_trap(move_
     assert minimum["minimum_recovery_earliest_s"] <= outage <= model_cost + move.interval + 0.3
 
 
-# MJD of the Unix epoch: NTPsec's statistics files time-stamp lines as MJD + seconds of day.
-MJD_UNIX_EPOCH = 40587
-
-
-class NtpsecClient(_Daemon):
-    """NTPsec 1.2.2 ntpd as an NTS client of NAME, alone in its namespace (it binds every
-    address). Its peerstats file gets one line per valid (authenticated) sample."""
-
-    name = "ntpd-client"
-
-    def __init__(self, workdir: Path, host: Host, ca_path: Path, poll: int) -> None:
-        super().__init__(workdir, host)
-        self.conf_path = self.workdir / "ntp.conf"
-        self.log_path = self.workdir / "ntpd.log"
-        self.stats_dir = self.workdir / "stats"
-        self.ca_path = ca_path
-        self.poll = poll
-
-    @property
-    def peerstats(self) -> Path:
-        return self.stats_dir / "peerstats"
-
-    def _argv(self) -> list[str]:
-        return [str(NTPD), "-n", "-c", str(self.conf_path), "-p", str(self.workdir / "ntpd.pid"),
-                "-l", str(self.log_path)]
-
-    def start(self) -> NtpsecClient:
-        self.stats_dir.mkdir(exist_ok=True)
-        self.conf_path.write_text("\n".join([
-            "disable kernel",
-            f"driftfile {self.workdir / 'drift'}",
-            f"statsdir {self.stats_dir}/",
-            "statistics peerstats",
-            "filegen peerstats file peerstats type none enable",
-            f"nts ca {self.ca_path}",
-            f"server {NAME} nts iburst minpoll {self.poll} maxpoll {self.poll}",
-            "restrict default nomodify noquery",
-            "restrict 127.0.0.1",
-            "",
-        ]))
-        self._spawn()
-        self._register()
-        return self
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = super().log_tail(lines)
-        with contextlib.suppress(OSError):
-            text += "\n" + "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return text
-
-
-@dataclass
-class NtpsecSamples:
-    """Every valid sample of the NTPsec client (peerstats lines), in time.monotonic() terms."""
-
-    client: NtpsecClient
-    events: list[tuple[float, str]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> NtpsecSamples:
-        self._thread = threading.Thread(target=self._run, name="ntpsec-samples", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        seen = 0
-        while not self._stop.is_set():
-            wall_minus_mono = time.time() - time.monotonic()
-            lines: list[str] = []
-            with contextlib.suppress(OSError):
-                lines = self.client.peerstats.read_text().splitlines()
-            for line in lines[seen:]:
-                fields = line.split()
-                if len(fields) >= 3:
-                    unix = (int(fields[0]) - MJD_UNIX_EPOCH) * 86400 + float(fields[1])
-                    self.events.append((unix - wall_minus_mono, fields[2]))
-            seen = len(lines)
-            self._stop.wait(SAMPLE_PERIOD)
-
-
 @pytest.mark.parametrize("poll", [1])
 def test_ntpsec_client_ignores_the_nak_and_moves_on_its_cookie_path(
     network: Network, daemons: Daemons, test_ca: TestCA, poll: int
@@ -453,7 +247,7 @@ def test_ntpsec_client_ignores_the_nak_and_moves_on_its_cookie_path(
     daemons.started.append(server)
     server.start()
     counters = Counters(server_host, [OLD, NEW])
-    client = NtpsecClient(daemons.tmp_path / "ntpsec-client", client_host, test_ca.cert_path, poll)
+    client = NtpsecClient(daemons.tmp_path / "ntpsec-client", client_host, test_ca.cert_path, poll, NAME)
     daemons.started.append(client)
     client.start()
     samples = NtpsecSamples(client).start()

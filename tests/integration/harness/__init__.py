@@ -9,7 +9,11 @@ Modules:
   (ns, addresses, run/popen/exec_argv, socket(), call(), set_hosts, set_resolver,
   add_address, remove_address); reap_leftovers() for crashed runs.
 - daemons: ChronyServer, NtpsecServer, ChronyClient (start/stop/restart by PID, no
-  CAP_SYS_TIME), chronyc helpers (serverstats, sources, authdata, tracking, wait_synced).
+  CAP_SYS_TIME), chronyc helpers (serverstats, sources, authdata, tracking, wait_synced);
+  MovableChronyServer (one chronyd on every address of its namespace, fresh ntskeys)
+  and NtpsecClient (NTPsec ntpd as an NTS client, peerstats per valid sample).
+- watch: Counters (nftables SYN/NTP counters per address, in or out; go_dark),
+  ValidSamples (chronyd via chronyc ntpdata) and NtpsecSamples (peerstats).
 - hostile: HostileServer(behaviour, ca=..., ...) - see hostile.BEHAVIOURS.
 - ntswire: the harness's own record/NTP encoders and a tiny NTS client.
 - lab: the Daemons factory and the NtsLab layout used by tests/integration/conftest.py.

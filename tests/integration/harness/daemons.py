@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shlex
 import signal
 import socket
@@ -507,3 +508,76 @@ class NtpsecServer(_Daemon):
         if self.proc is None:
             raise DaemonError("ntpd is not running")
         os.kill(self.proc.pid, signal.SIGHUP)
+
+
+# chrony nts_ke_server.c: DUMP_IDENTIFIER, SERVER_COOKIE_SIV (AES-SIV-CMAC-256 = 15),
+# MAX_SERVER_KEYS 4 with the key's index in the 2 low bits of its id, 32-byte keys.
+KEYS_HEADER = "NKS0"
+COOKIE_AEAD = 15
+SERVER_KEYS = 4
+
+
+class MovableChronyServer(ChronyServer):
+    """chronyd with no bindaddress, so one process answers on every address of its namespace."""
+
+    def _bind_lines(self) -> list[str]:
+        return []
+
+    def write_fresh_keys(self) -> None:
+        """A new ntskeys file: every cookie issued so far fails once chronyd loads it."""
+        lines = [KEYS_HEADER, f"{COOKIE_AEAD} 0.0"]
+        for index in range(SERVER_KEYS):
+            key_id = (secrets.randbits(32) & ~(SERVER_KEYS - 1)) | index
+            lines.append(f"{key_id:08X} {secrets.token_hex(32)}")
+        tmp = self.dump_dir / "ntskeys.tmp"
+        tmp.write_text("\n".join(lines) + "\n")
+        tmp.chmod(0o600)
+        tmp.replace(self.dump_dir / "ntskeys")
+
+
+class NtpsecClient(_Daemon):
+    """NTPsec 1.2.2 ntpd as an NTS client of `server_name`, alone in its namespace (it binds
+    every address). Its peerstats file gets one line per valid (authenticated) sample."""
+
+    name = "ntpd-client"
+
+    def __init__(self, workdir: Path, host: Host, ca_path: Path, poll: int, server_name: str) -> None:
+        super().__init__(workdir, host)
+        self.conf_path = self.workdir / "ntp.conf"
+        self.log_path = self.workdir / "ntpd.log"
+        self.stats_dir = self.workdir / "stats"
+        self.ca_path = ca_path
+        self.poll = poll
+        self.server_name = server_name
+
+    @property
+    def peerstats(self) -> Path:
+        return self.stats_dir / "peerstats"
+
+    def _argv(self) -> list[str]:
+        return [str(NTPD), "-n", "-c", str(self.conf_path), "-p", str(self.workdir / "ntpd.pid"),
+                "-l", str(self.log_path)]
+
+    def start(self) -> NtpsecClient:
+        self.stats_dir.mkdir(exist_ok=True)
+        self.conf_path.write_text("\n".join([
+            "disable kernel",
+            f"driftfile {self.workdir / 'drift'}",
+            f"statsdir {self.stats_dir}/",
+            "statistics peerstats",
+            "filegen peerstats file peerstats type none enable",
+            f"nts ca {self.ca_path}",
+            f"server {self.server_name} nts iburst minpoll {self.poll} maxpoll {self.poll}",
+            "restrict default nomodify noquery",
+            "restrict 127.0.0.1",
+            "",
+        ]))
+        self._spawn()
+        self._register()
+        return self
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = super().log_tail(lines)
+        with contextlib.suppress(OSError):
+            text += "\n" + "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return text
