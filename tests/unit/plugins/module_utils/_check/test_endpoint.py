@@ -421,7 +421,7 @@ def _ntp_result(leap: int, stratum: int, refid: bytes) -> nts_session.NtpResult:
 
 
 @pytest.mark.parametrize(
-    ("leap", "stratum", "refid", "text", "problem"),
+    "case",
     [
         # ntpd-rs 1.4.0 without a source
         (3, 16, b"XNON", "XNON", "not synchronised (leap 3, stratum 16, refid XNON)"),
@@ -434,8 +434,9 @@ def _ntp_result(leap: int, stratum: int, refid: bytes) -> nts_session.NtpResult:
     ],
 )
 def test_ntp_section_reports_an_unsynchronised_server_and_its_refid(
-    monkeypatch: pytest.MonkeyPatch, leap: int, stratum: int, refid: bytes, text: str, problem: str | None
+    monkeypatch: pytest.MonkeyPatch, case: tuple[int, int, bytes, str, str | None]
 ) -> None:
+    leap, stratum, refid, text, problem = case
     # The reply as the parser made it; the exchange itself is tested against real servers.
     monkeypatch.setattr(nts_session, "ntp_exchange", lambda *_args: _ntp_result(leap, stratum, refid))
     ke_records = nts_records.parse_records(ke_response(8))
