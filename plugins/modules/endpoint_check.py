@@ -93,9 +93,11 @@ options:
 notes:
   - The NTP exchange goes to the server and port named in the NTS-KE response when it
     has Server or Port Negotiation records, else to the same address on port 123.
-  - A server that answers with stratum 0 and a valid authenticator (NTPsec while it is
-    not synchronised) is authenticated but reported as not synchronised; an NTS NAK is
-    reported as a rejected cookie.
+  - A server that answers with a valid authenticator but leap indicator 3, stratum 0
+    (NTPsec while it is not synchronised) or stratum 16 and above (ntpd-rs with no
+    source) is authenticated but reported as not synchronised; an NTS NAK is reported
+    as a rejected cookie. The refid is shown as text at stratum 0, 1 and 16 and above
+    (hex when not printable), as an IPv4 address at stratum 2 to 15.
 seealso:
   - module: ntsops.nts.cert_check
   - module: ntsops.nts.ddns_record

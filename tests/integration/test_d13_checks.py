@@ -1,11 +1,13 @@
-"""endpoint_check, cert_check and `ntsops check` against Debian 13's daemons: chronyd 4.6.1
-and NTPsec 1.2.3 ntpd as NTS servers, over IPv4 and IPv6.
+"""endpoint_check, cert_check and `ntsops check` against Debian 13's daemons: chronyd 4.6.1,
+NTPsec 1.2.3 ntpd and ntpd-rs 1.4.0 ntp-daemon as NTS servers, over IPv4 and IPv6.
 
 Debian 13's daemons need glibc 2.38, which a Debian 12 host lacks, so each server runs in
 a container of the Debian 13 image (packages installed from the image's apt cache, no
 download) on a podman network this module creates: internal, dual stack, 198.18.6.0/24
-and 2001:db8:6::/64. Neither daemon can touch the clock: both containers drop
-CAP_SYS_TIME, chronyd runs with -x and ntpd with the kernel and NTP disciplines disabled.
+and 2001:db8:6::/64. No daemon can touch the clock: every container drops CAP_SYS_TIME,
+chronyd runs with -x, ntpd with the kernel and NTP disciplines disabled, and ntp-daemon
+with no time source at all, so it answers unsynchronised (leap 3, stratum 16, refid XNON)
+and the checks must say exactly that.
 
 The checks run on this host's code (the venv's ansible and `ntsops`) inside a network
 namespace of the harness (tests/integration/harness/netns.py) whose hub bridge is wired to
@@ -13,9 +15,10 @@ the podman bridge by one veth pair, so the root namespace gets no address or rou
 the namespace's own /etc/hosts resolves the servers' names to both families. The
 containers are shared by every test here and removed at the end, also on failure.
 
-A third container runs chronyd 4.6.1 with `ntsaeads 30` (AES-128-GCM-SIV only). The AEAD,
+A further container runs chronyd 4.6.1 with `ntsaeads 30` (AES-128-GCM-SIV only). The AEAD,
 cookie and record-order tests pin what Debian 13's servers send, and where it differs from
-chrony 4.3 and NTPsec 1.2.2 on Debian 12.
+chrony 4.3 and NTPsec 1.2.2 on Debian 12. ntp-daemon has two more NTS-KE listeners, one
+negotiating NTP port 1123 and one port 123, for its Port Negotiation record.
 """
 
 from __future__ import annotations
@@ -60,7 +63,12 @@ SERVER_PLAN = (
     ("chrony", "chrony", "4.6.1", 10, 3),
     ("ntpsec", "ntpsec", "1.2.3", 11, 6),
     ("chrony-gcm", "chrony", "4.6.1", 12, 4),
+    ("ntpdrs", "ntpd-rs", "1.4.0", 13, 16),  # RFC 5905 stratum 16: unsynchronised
 )
+# ntp-daemon's NTS-KE listeners: port -> the NTP port its `ntp-port` negotiates (None: no
+# `ntp-port`, so no Port Negotiation record).
+NTPDRS_KE_PORTS = {4460: None, 4461: 1123, 4462: 123}
+NTPDRS_UNSYNCHRONISED = "is not synchronised (leap 3, stratum 16, refid XNON)"
 # Debian's packages come from the image's /var/cache/apt/archives (the network is internal),
 # as in benchmarks/recovery_d13.py; /run/chrony holds chronyd's command socket.
 INSTALL = (
@@ -73,8 +81,8 @@ INSTALL = (
 class D13Server:
     """One NTS server container: its daemon, addresses, certificate and the stratum it answers."""
 
-    kind: str  # chrony, ntpsec, or chrony-gcm (chronyd with `ntsaeads 30`)
-    daemon: str  # chrony or ntpsec
+    kind: str  # chrony, ntpsec, chrony-gcm (chronyd with `ntsaeads 30`) or ntpdrs
+    daemon: str  # chrony, ntpsec or ntpd-rs
     version: str  # the Debian 13 package's upstream version
     container: str
     ipv4: str
@@ -149,10 +157,45 @@ def ntpsec_conf(server: D13Server) -> str:
     ]) + "\n"
 
 
+def ntpdrs_toml(server: D13Server) -> str:
+    # Keys as ntpd-rs 1.4.0 reads them (ntpd/src/daemon/config/server.rs). No [[source]]:
+    # ntp-daemon then never adjusts the clock and answers stratum 16 / leap 3 / XNON. [::]
+    # takes IPv4 too (ntp-daemon sets no IPV6_V6ONLY).
+    lines = [
+        "[observability]",
+        'log-level = "info"',
+        "ansi-colors = false",
+        'observation-path = "/run/ntpd-rs/observe"',
+    ]
+    for ntp_port in sorted({123, *(p for p in NTPDRS_KE_PORTS.values() if p is not None)}):
+        lines += ["", "[[server]]", f'listen = "[::]:{ntp_port}"']
+    for ke_port, ntp_port in NTPDRS_KE_PORTS.items():
+        lines += [
+            "",
+            "[[nts-ke-server]]",
+            f'listen = "[::]:{ke_port}"',
+            f'certificate-chain-path = "/conf/{server.kind}.crt"',
+            f'private-key-path = "/conf/{server.kind}.key"',
+            *([f"ntp-port = {ntp_port}"] if ntp_port is not None else []),
+        ]
+    lines += ["", "[keyset]", 'key-storage-path = "/var/lib/ntpd-rs/nts-keys"']
+    return "\n".join(lines) + "\n"
+
+
+def config_text(server: D13Server) -> str:
+    return {"chrony": chrony_conf, "ntpsec": ntpsec_conf, "ntpd-rs": ntpdrs_toml}[server.daemon](server)
+
+
 def start_script(server: D13Server) -> str:
     if server.daemon == "chrony":
         # -x: never touch the clock; -u root: the container has no CAP_SYS_TIME to keep anyway
         return INSTALL.format(pkg="chrony") + f"exec chronyd -d -x -u root -f /conf/{server.kind}.conf"
+    if server.daemon == "ntpd-rs":
+        # Outside systemd (RuntimeDirectory=) the package makes neither directory; as root,
+        # since the unit's User=ntpd-rs comes with AmbientCapabilities=CAP_SYS_TIME, which
+        # this container must never have.
+        return (INSTALL.format(pkg="ntpd-rs") + "mkdir -p /run/ntpd-rs /var/lib/ntpd-rs; "
+                f"exec ntp-daemon -c /conf/{server.kind}.conf")
     # as root: ntpd -u exits without CAP_SYS_TIME (nts-facts section 3)
     return INSTALL.format(pkg="ntpsec") + "exec ntpd -n -c /conf/ntpsec.conf -p /run/ntpd.pid -l /run/ntpd.log"
 
@@ -183,10 +226,13 @@ def wait_ready(lab: D13Lab) -> None:
     """NTS-KE accepts and NTP answers with the configured stratum, on both families of every server."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     for server in lab.servers.values():
+        ntpdrs = server.daemon == "ntpd-rs"
         try:
             for address in (server.ipv4, server.ipv6):
-                wait_tcp(address, 4460, lab.client, timeout=max(1.0, deadline - time.monotonic()))
-                stratum = wait_ntp_stratum(lab.client, address, 123, deadline)
+                for ke_port in NTPDRS_KE_PORTS if ntpdrs else [4460]:
+                    wait_tcp(address, ke_port, lab.client, timeout=max(1.0, deadline - time.monotonic()))
+                # ntp-daemon without a source never claims a stratum below 16.
+                stratum = wait_ntp_stratum(lab.client, address, 123, deadline, unsynchronised_ok=ntpdrs)
                 if stratum != server.stratum:
                     raise AssertionError(f"{server.container} answers stratum {stratum}, not {server.stratum}")
         except (TimeoutError, AssertionError) as exc:
@@ -217,7 +263,7 @@ def d13(reaped_leftovers: list[str], test_ca: TestCA,
         servers[kind] = server
         shutil.copy(cert.chain_path, conf / f"{kind}.crt")
         shutil.copy(cert.key_path, conf / f"{kind}.key")
-        (conf / f"{kind}.conf").write_text(chrony_conf(server) if daemon == "chrony" else ntpsec_conf(server))
+        (conf / f"{kind}.conf").write_text(config_text(server))
 
     remove_rig()
     try:
@@ -244,10 +290,20 @@ def expected_days_left(server: D13Server) -> int:
     return (server.cert.not_after - datetime.datetime.now(datetime.UTC)).days
 
 
+def expected_problems(server: D13Server, address: str) -> list[str]:
+    """What the check must report: nothing, or for ntp-daemon (no source) that it is not
+    synchronised, with the refid as text."""
+    if server.daemon == "ntpd-rs":
+        return [f"{address}: NTP server {address} {NTPDRS_UNSYNCHRONISED}"]
+    return []
+
+
 def assert_served_as_debian13(entry: dict[str, Any], server: D13Server, address: str) -> None:
     """One address's endpoint_check entry: TLS 1.3, ntske/1, the server's certificate,
-    8 cookies for AES-SIV-CMAC-256 and an NTS-protected NTP answer with the server's stratum."""
-    assert entry["ok"] is True, entry["problems"]
+    8 cookies for AES-SIV-CMAC-256 and an NTS-protected NTP answer with the server's stratum
+    (ntp-daemon's unsynchronised one reported as the only problem)."""
+    assert entry["problems"] == expected_problems(server, address)
+    assert entry["ok"] is (not entry["problems"])
     assert entry["address"] == address
     assert entry["tls"]["version"] == "TLSv1.3"
     assert entry["tls"]["alpn"] == "ntske/1"
@@ -265,7 +321,10 @@ def assert_served_as_debian13(entry: dict[str, Any], server: D13Server, address:
     assert ntp["authenticated"] is True
     assert ntp["nak"] is False
     assert ntp["stratum"] == server.stratum
-    assert ntp["leap"] != 3
+    if server.daemon == "ntpd-rs":
+        assert (ntp["leap"], ntp["refid"]) == (3, "XNON")
+    else:
+        assert ntp["leap"] != 3
     assert ntp["cookies"] >= 1
     assert abs(ntp["offset"]) < 1.0
 
@@ -286,7 +345,7 @@ def prometheus_samples(text: str) -> dict[tuple[str, str | None], float]:
     return samples
 
 
-SERVERS = ["chrony", "ntpsec"]  # the default configurations; chrony-gcm has its own tests below
+SERVERS = ["chrony", "ntpsec", "ntpdrs"]  # the default configurations; chrony-gcm has its own tests below
 FAMILIES = ["ipv4", "ipv6"]
 
 
@@ -298,8 +357,10 @@ def test_endpoint_check_by_name_checks_both_families(d13, kind):
     server = d13.servers[kind]
     run = run_module("endpoint_check", {"name": server.name, "ca_path": d13.ca_path},
                      prefix=d13.client.exec_argv([]))
-    assert not run.failed, run.result.get("msg")
-    assert run.result["ok"] is True and run.result["changed"] is False
+    expected = sorted(p for address in (server.ipv4, server.ipv6) for p in expected_problems(server, address))
+    assert sorted(run.result["problems"]) == expected, run.result.get("msg")
+    assert run.failed is bool(expected)
+    assert run.result["ok"] is (not expected) and run.result["changed"] is False
     by_address = {entry["address"]: entry for entry in run.result["addresses"]}
     assert sorted(by_address) == sorted([server.ipv4, server.ipv6])
     for address, entry in by_address.items():
@@ -313,7 +374,8 @@ def test_endpoint_check_by_address(d13, kind, family):
     address = server.address(family)
     # An address as the name: the certificate's IP SAN must cover it, no SNI is sent.
     run = run_module("endpoint_check", {"name": address, "ca_path": d13.ca_path}, prefix=d13.client.exec_argv([]))
-    assert not run.failed, run.result.get("msg")
+    assert run.result["problems"] == expected_problems(server, address), run.result.get("msg")
+    assert run.failed is bool(run.result["problems"])
     assert [entry["address"] for entry in run.result["addresses"]] == [address]
     assert_served_as_debian13(run.result["addresses"][0], server, address)
 
@@ -350,26 +412,33 @@ def test_ntsops_check_by_name_in_every_format(d13, kind):
     server = d13.servers[kind]
     addresses = sorted([server.ipv4, server.ipv6])
 
+    # ntp-daemon with no source: CRITICAL, for that reason alone
+    unsynchronised = server.daemon == "ntpd-rs"
+    status, code, ok = ("CRITICAL", 2, 0) if unsynchronised else ("OK", 0, 2)
+
     nagios = ntsops_check(d13, server.name, "--nagios")
-    assert nagios.returncode == 0, nagios.stdout + nagios.stderr
-    assert nagios.stdout.startswith(f"NTS OK - {server.name}: 2/2 addresses ok")
+    assert nagios.returncode == code, nagios.stdout + nagios.stderr
+    assert nagios.stdout.startswith(f"NTS {status} - {server.name}: {ok}/2 addresses ok")
     for address in addresses:
         assert f"'{address} cookies'=8" in nagios.stdout
+        assert (f"NTP server {address} {NTPDRS_UNSYNCHRONISED}" in nagios.stdout) is unsynchronised
 
     as_json = ntsops_check(d13, server.name, "--json")
-    assert as_json.returncode == 0, as_json.stdout + as_json.stderr
+    assert as_json.returncode == code, as_json.stdout + as_json.stderr
     result = json.loads(as_json.stdout)
-    assert result["status"] == "OK"
+    assert result["status"] == status
     assert sorted(entry["address"] for entry in result["addresses"]) == addresses
     for entry in result["addresses"]:
         assert_served_as_debian13(entry, server, entry["address"])
 
     prom = ntsops_check(d13, server.name, "--prometheus")
-    assert prom.returncode == 0, prom.stdout + prom.stderr
+    assert prom.returncode == code, prom.stdout + prom.stderr
     samples = prometheus_samples(prom.stdout)
-    assert samples[("ntsops_nts_check_status", None)] == 0
+    assert samples[("ntsops_nts_check_status", None)] == code
     for address in addresses:
-        assert samples[("ntsops_nts_up", address)] == 1
+        assert samples[("ntsops_nts_up", address)] == (0 if unsynchronised else 1)
+        assert samples[("ntsops_nts_problems", address)] == len(expected_problems(server, address))
+        assert samples[("ntsops_nts_ntp_stratum", address)] == server.stratum
         assert samples[("ntsops_nts_authenticated", address)] == 1
         assert samples[("ntsops_nts_cookies", address)] == 8
         assert samples[("ntsops_nts_cert_days_left", address)] == expected_days_left(server)
@@ -381,9 +450,10 @@ def test_ntsops_check_by_address(d13, kind, family):
     server = d13.servers[kind]
     address = server.address(family)
     run = ntsops_check(d13, address, "--json")
-    assert run.returncode == 0, run.stdout + run.stderr
+    unsynchronised = server.daemon == "ntpd-rs"
+    assert run.returncode == (2 if unsynchronised else 0), run.stdout + run.stderr
     result = json.loads(run.stdout)
-    assert result["status"] == "OK"
+    assert result["status"] == ("CRITICAL" if unsynchronised else "OK")
     assert [entry["address"] for entry in result["addresses"]] == [address]
     assert_served_as_debian13(result["addresses"][0], server, address)
 
@@ -394,6 +464,12 @@ def test_ntsops_check_by_address(d13, kind, family):
 @pytest.mark.parametrize("kind", [plan[0] for plan in SERVER_PLAN])
 def test_servers_run_debian13_daemons(d13, kind):
     server = d13.servers[kind]
+    if server.daemon == "ntpd-rs":
+        # ntp-daemon prints its version on stderr, nothing on stdout
+        assert podman("exec", server.container, "ntp-daemon", "--version") == ""
+        version = podman("exec", server.container, "sh", "-c", "ntp-daemon --version 2>&1")
+        assert version.startswith(f"ntp-daemon {server.version}\n"), version
+        return
     binary = "chronyd" if server.daemon == "chrony" else "ntpd"
     version = podman("exec", server.container, binary, "--version")
     if server.daemon == "chrony":
@@ -450,7 +526,7 @@ def test_ntpsec_123_answers_aes_siv_cmac_256_when_only_gcm_siv_is_offered(d13):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("kind", SERVERS)
+@pytest.mark.parametrize("kind", ["chrony", "ntpsec"])
 def test_ke_response_record_order(d13, kind, family):
     """Next Protocol, AEAD, 8 New Cookie, End of Message; no Port or Server Negotiation
     (port 123, no `ntsntpserver`). chrony marks the AEAD record critical, NTPsec does not."""
@@ -512,3 +588,72 @@ def test_gcm_siv_ntp_exchange_is_authenticated(d13, kind):
     assert entry["ke"]["aead"] == AES_128_GCM_SIV
     assert entry["ntp"]["nak"] is False
     assert entry["ntp"]["authenticated"] is True
+
+
+# ------------------------------------------------------------------ ntpd-rs 1.4.0 (ntp-daemon)
+AES_SIV_CMAC_512 = 17
+
+
+def test_ntpdrs_has_no_time_source_and_no_cap_sys_time(d13):
+    # The safety of this rig: ntp-daemon (PID 1 of its container) can never set the clock.
+    server = d13.servers["ntpdrs"]
+    status = podman("exec", server.container, "cat", "/proc/1/status")
+    assert re.search(r"^Name:\s+ntp-daemon$", status, re.MULTILINE), status
+    cap_sys_time = 1 << 25  # linux/capability.h
+    for field in ("CapEff", "CapPrm", "CapBnd", "CapAmb"):
+        value = int(re.search(rf"^{field}:\s+([0-9a-f]+)$", status, re.MULTILINE).group(1), 16)
+        assert not value & cap_sys_time, f"{field} {value:x} holds CAP_SYS_TIME"
+    assert "No sources configured. Daemon will not change system time." in daemon_log(server)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize(("ke_port", "ntp_port"), NTPDRS_KE_PORTS.items())
+def test_ntpdrs_port_negotiation_record(d13, ke_port, ntp_port, family):
+    """ntp-daemon sends Port Negotiation only from a listener with `ntp-port`, as the first
+    record, critical only when the port is not 123; its AEAD record is not critical."""
+    server = d13.servers["ntpdrs"]
+    address = server.address(family)
+    sock = d13.client.socket(socket.AF_INET6 if family == "ipv6" else socket.AF_INET)
+    ke = ntswire.ke_client(sock, address, ke_port, server.name, d13.ca_path)
+    port_records = [] if ntp_port is None else [
+        (ntswire.PORT_NEGOTIATION, ntp_port != 123, ntp_port.to_bytes(2, "big"))]
+    assert [(r.rtype, r.critical, r.body) for r in ke.records if r.rtype != ntswire.NEW_COOKIE] == [
+        *port_records, (ntswire.NEXT_PROTOCOL, True, b"\x00\x00"),
+        (ntswire.AEAD_ALGORITHM, False, AES_SIV_CMAC_256.to_bytes(2, "big")), (ntswire.END_OF_MESSAGE, True, b"")]
+    assert [r.rtype for r in ke.records].count(ntswire.NEW_COOKIE) == 8
+    # endpoint_check follows the record: the authenticated exchange goes to the negotiated port.
+    run = run_module("endpoint_check", {"name": server.name, "addresses": [address], "port": ke_port,
+                                        "ca_path": d13.ca_path}, prefix=d13.client.exec_argv([]))
+    assert run.result["problems"] == expected_problems(server, address)
+    entry = run.result["addresses"][0]
+    assert entry["ke"]["port"] == ntp_port and entry["ke"]["cookies"] == 8
+    ntp = entry["ntp"]
+    assert ntp["port"] == (ntp_port or 123)
+    assert ntp["authenticated"] is True and ntp["nak"] is False
+    assert (ntp["leap"], ntp["stratum"], ntp["refid"]) == (3, 16, "XNON")
+
+
+@pytest.mark.parametrize(("aead", "chosen", "cookie"), [([AES_128_GCM_SIV, AES_SIV_CMAC_256], AES_SIV_CMAC_256, 104),
+                                                        ([AES_SIV_CMAC_384, AES_SIV_CMAC_256], AES_SIV_CMAC_256, 104),
+                                                        ([AES_SIV_CMAC_512, AES_SIV_CMAC_256], AES_SIV_CMAC_512, 168),
+                                                        ([AES_SIV_CMAC_256, AES_SIV_CMAC_512], AES_SIV_CMAC_256, 104)])
+def test_ntpdrs_140_offers_aes_siv_cmac_256_and_512_only(d13, aead, chosen, cookie):
+    # The client's first id that ntp-daemon knows wins (nts_record.rs: find_map over the
+    # request's list; its own preference, 512 first, orders only what it asks as a client);
+    # time flows with AES-SIV-CMAC-512 too.
+    server = d13.servers["ntpdrs"]
+    result = endpoint_ke(d13, server, aead)
+    assert result["problems"] == expected_problems(server, server.ipv4)
+    entry = result["addresses"][0]
+    assert entry["ke"]["aead"] == chosen and entry["ke"]["cookie_sizes"] == [cookie]
+    assert entry["ntp"]["authenticated"] is True and entry["ntp"]["refid"] == "XNON"
+
+
+@pytest.mark.parametrize("aead", [[AES_128_GCM_SIV], [AES_SIV_CMAC_384]])
+def test_ntpdrs_140_answers_no_common_aead_with_a_bad_request_error(d13, aead):
+    # Unlike chrony 4.6.1 (an empty AEAD record) and NTPsec 1.2.3 (AEAD 15 regardless).
+    server = d13.servers["ntpdrs"]
+    result = endpoint_ke(d13, server, aead)
+    assert result.get("failed")
+    assert result["problems"] == [f"{server.ipv4}: NTS-KE Error record: Bad Request (1)"]
+    assert result["addresses"][0]["ntp"] is None

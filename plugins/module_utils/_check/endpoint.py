@@ -154,7 +154,7 @@ def _ntp_section(
     response = result.response
     if response.nak:
         problems.append(f"NTP server {ntp_address} port {ntp_port} answered with an NTS NAK (cookie rejected)")
-    elif response.leap == 3 or response.stratum == 0:
+    elif response.unsynchronised:
         problems.append(
             f"NTP server {ntp_address} is not synchronised (leap {response.leap}, stratum {response.stratum},"
             f" refid {response.refid_text})"

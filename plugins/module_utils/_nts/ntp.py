@@ -51,6 +51,9 @@ MODE_CLIENT = 3
 MODE_SERVER = 4
 NTP_HEADER_BYTES = 48
 LEAP_UNSYNCHRONIZED = 3
+# RFC 5905 section 7.3: stratum 16 is "unsynchronized", 17-255 are reserved; a server
+# with no source answers there (ntpd-rs 1.4.0: stratum 16, leap 3, refid XNON).
+STRATUM_UNSYNCHRONIZED = 16
 KISS_NTS_NAK = b"NTSN"
 
 # Seconds from the NTP epoch (1900-01-01) to the Unix epoch (1970-01-01).
@@ -206,9 +209,11 @@ class NtpResponse:
     """A parsed NTS-protected NTP response.
 
     root_delay and root_dispersion are in seconds; timestamps are raw 64-bit NTP
-    values (use ``ntp_to_unix``). ``refid_text`` is the kiss code or reference
-    clock name (stratum 0 or 1, printable), else a dotted IPv4 address (stratum
-    2+), else hex. ``nak`` is true for stratum 0 with kiss code NTSN; a real NTS
+    values (use ``ntp_to_unix``). ``refid_text`` is the kiss code, reference
+    clock name or unsynchronised code as text (stratum 0, 1 or 16 and above), or
+    as hex when not printable; for stratum 2-15 a dotted IPv4 address (or the first
+    four bytes of an IPv6 address's hash, shown the same way). ``nak`` is true for
+    stratum 0 with kiss code NTSN; a real NTS
     NAK carries no authenticator, so it comes with ``authenticated`` false.
     ``cookies`` are the New Cookie fields from the encrypted part.
     ``extension_fields`` lists the outer field types in packet order.
@@ -233,10 +238,26 @@ class NtpResponse:
     cookies: list[bytes] = field(default_factory=list)
     extension_fields: list[int] = field(default_factory=list)
 
+    @property
+    def unsynchronised(self) -> bool:
+        """Whether the server says it has no time to give (see ``is_unsynchronised``)."""
+        return is_unsynchronised(self.leap, self.stratum)
+
+
+def is_unsynchronised(leap: int, stratum: int) -> bool:
+    """Leap indicator 3 (alarm), stratum 0 (unspecified or invalid, RFC 5905 figure 11;
+    NTPsec's INIT) or stratum 16 and above (unsynchronized or reserved)."""
+    return leap == LEAP_UNSYNCHRONIZED or stratum == 0 or stratum >= STRATUM_UNSYNCHRONIZED
+
 
 def refid_text(stratum: int, refid: bytes) -> str:
-    """Readable reference id: ASCII kiss code/clock name, dotted IPv4, or hex."""
-    if stratum <= 1:
+    """Readable reference id: ASCII kiss code/clock name, dotted IPv4, or hex.
+
+    RFC 5905 section 7.3 makes the refid four ASCII characters at stratum 0 (kiss
+    code) and 1 (reference clock); at 16 and above servers send ASCII too (ntpd-rs's
+    XNON), so those are read as text and not as an address.
+    """
+    if stratum <= 1 or stratum >= STRATUM_UNSYNCHRONIZED:
         name = refid.rstrip(b"\x00")
         if name and all(0x20 <= byte <= 0x7E for byte in name):
             return name.decode("ascii")

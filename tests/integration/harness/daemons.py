@@ -78,9 +78,11 @@ def wait_tcp(address: str, port: int, host: Host | None, timeout: float = 10.0) 
 
 
 def wait_ntp_stratum(host: Host | None, address: str, port: int, deadline: float,
-                     alive: Callable[[], None] = lambda: None) -> int:
+                     alive: Callable[[], None] = lambda: None, *, unsynchronised_ok: bool = False) -> int:
     """Poll `address:port` with plain NTP (from inside `host`'s namespace) until the server
     claims a stratum (LI != 3, stratum > 0: NTPsec's orphan mode has settled); returns it.
+    With `unsynchronised_ok` any answer will do, for a server that never claims one
+    (ntpd-rs with no source answers LI 3, stratum 16).
     `alive` raises when the daemon died. TimeoutError at `deadline` (time.monotonic())."""
     # 48-byte NTPv4 client request (LI 0, VN 4, mode 3) with a non-zero transmit time.
     request = bytes([0x23]) + bytes(39) + (0x0123456789ABCDEF).to_bytes(8, "big")
@@ -93,7 +95,7 @@ def wait_ntp_stratum(host: Host | None, address: str, port: int, deadline: float
             with contextlib.suppress(OSError):
                 sock.sendto(request, (address, port))
                 reply = sock.recv(512)
-                if len(reply) >= 48 and reply[0] >> 6 != 3 and reply[1] != 0:
+                if len(reply) >= 48 and (unsynchronised_ok or (reply[0] >> 6 != 3 and reply[1] != 0)):
                     return reply[1]
             time.sleep(0.2)
     raise TimeoutError(f"{address} port {port} claimed no stratum in time")

@@ -18,6 +18,8 @@ from ansible_collections.ntsops.nts.plugins.module_utils._check.endpoint import 
     check_endpoint,
     resolve_addresses,
 )
+from ansible_collections.ntsops.nts.plugins.module_utils._net import nts_session
+from ansible_collections.ntsops.nts.plugins.module_utils._nts import ntp as nts_ntp
 from ansible_collections.ntsops.nts.plugins.module_utils._nts import records as nts_records
 
 
@@ -407,3 +409,41 @@ def test_ntp_address_sends_the_exchange_there_with_the_cookies_of_the_ke_address
 def test_ntp_address_must_be_an_address() -> None:
     with pytest.raises(EndpointCheckError, match="ntp_address"):
         CheckOptions(name="localhost", ntp_address="time.example.net").validate()
+
+
+def _ntp_result(leap: int, stratum: int, refid: bytes) -> nts_session.NtpResult:
+    response = nts_ntp.NtpResponse(
+        leap=leap, version=4, mode=4, stratum=stratum, poll=4, precision=-20, root_delay=0.0,
+        root_dispersion=0.0, refid=refid, refid_text=nts_ntp.refid_text(stratum, refid), reference_ts=0,
+        origin_ts=1, receive_ts=2, transmit_ts=3, authenticated=True, cookies=[b"c" * 96],
+    )
+    return nts_session.NtpResult(response, "192.0.2.7", 123, 0.0001, 0.0004, 0.2)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        # ntpd-rs 1.4.0 without a source
+        (3, 16, b"XNON", "XNON", "not synchronised (leap 3, stratum 16, refid XNON)"),
+        (0, 16, b"XNON", "XNON", "not synchronised (leap 0, stratum 16, refid XNON)"),
+        # NTPsec before its orphan stratum
+        (3, 0, b"INIT", "INIT", "not synchronised (leap 3, stratum 0, refid INIT)"),
+        (0, 1, b"GPS\x00", "GPS", None),
+        (0, 2, b"\xc6\x33\x64\x07", "198.51.100.7", None),
+        (0, 15, b"\xc6\x33\x64\x07", "198.51.100.7", None),
+    ],
+)
+def test_ntp_section_reports_an_unsynchronised_server_and_its_refid(
+    monkeypatch: pytest.MonkeyPatch, case: tuple[int, int, bytes, str, str | None]
+) -> None:
+    leap, stratum, refid, text, problem = case
+    # The reply as the parser made it; the exchange itself is tested against real servers.
+    monkeypatch.setattr(nts_session, "ntp_exchange", lambda *_args: _ntp_result(leap, stratum, refid))
+    ke_records = nts_records.parse_records(ke_response(8))
+    ke = nts_session.KeResult(nts_records.interpret_ke_response(ke_records, offered_aeads=(15,)), b"k" * 32,
+                              b"k" * 32, 1.0)
+    problems: list[str] = []
+    section = endpoint._ntp_section("192.0.2.7", ke, CheckOptions(name="time.example.net"), problems)
+    assert (section["stratum"], section["leap"], section["refid"], section["authenticated"]) == (
+        stratum, leap, text, True)
+    assert problems == ([f"NTP server 192.0.2.7 is {problem}"] if problem else [])

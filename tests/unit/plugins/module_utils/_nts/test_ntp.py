@@ -444,11 +444,44 @@ def test_malformed_encrypted_fields_are_protocol_errors() -> None:
         (1, b"\x01\x02\x03\x04", "01020304"),
         (0, b"\x00\x00\x00\x00", "00000000"),
         (3, b"\x0a\x00\x00\x01", "10.0.0.1"),
-        (16, b"\x7f\x00\x00\x01", "127.0.0.1"),
+        (15, b"XNON", "88.78.79.78"),  # stratum 2-15: an address, whatever it spells
+        (16, b"XNON", "XNON"),
+        (16, b"\x7f\x00\x00\x01", "7f000001"),
+        (255, b"\x00\x00\x00\x00", "00000000"),
     ],
 )
 def test_refid_text(stratum: int, refid: bytes, text: str) -> None:
     assert ntp.refid_text(stratum, refid) == text
+
+
+# Whole authenticated responses, one per refid reading (RFC 5905 section 7.3), with the
+# unsynchronised verdict: (leap, stratum, refid bytes, refid text, unsynchronised).
+@pytest.mark.parametrize(
+    ("leap", "stratum", "refid", "text", "unsynchronised"),
+    [
+        (3, 0, b"RATE", "RATE", True),  # kiss code
+        (0, 1, b"GPS\x00", "GPS", False),  # reference clock, NUL-padded
+        (3, 16, b"XNON", "XNON", True),  # ntpd-rs 1.4.0 with no source
+        (0, 16, b"XNON", "XNON", True),  # stratum 16 alone is enough
+        (0, 1, b"\x01\x02\x7f\xff", "01027fff", False),  # not printable: hex
+        (3, 16, b"\x00\x01\x02\x03", "00010203", True),
+        (0, 2, b"\xc6\x33\x64\x07", "198.51.100.7", False),  # IPv4 upstream
+        (3, 2, b"\xc6\x33\x64\x07", "198.51.100.7", True),  # leap 3 alone is enough
+    ],
+)
+def test_response_refid_and_unsynchronised(
+    leap: int, stratum: int, refid: bytes, text: str, unsynchronised: bool
+) -> None:
+    response = parse(server_response(leap=leap, stratum=stratum, refid=refid))
+    assert response.authenticated and not response.nak
+    assert (response.stratum, response.refid, response.refid_text) == (stratum, refid, text)
+    assert response.unsynchronised is unsynchronised
+    assert ntp.is_unsynchronised(leap, stratum) is unsynchronised
+
+
+@given(leap=st.integers(0, 3), stratum=st.integers(0, 255))
+def test_unsynchronised_is_leap_3_or_stratum_outside_1_to_15(leap: int, stratum: int) -> None:
+    assert ntp.is_unsynchronised(leap, stratum) is (leap == 3 or not 1 <= stratum <= 15)
 
 
 def test_bad_caller_values_for_parsing() -> None:
