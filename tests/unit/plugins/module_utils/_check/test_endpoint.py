@@ -171,22 +171,25 @@ def test_sixteen_addresses_are_checked_at_the_same_time(monkeypatch: pytest.Monk
 
 
 def test_parallelism_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    lock = threading.Lock()
-    running = 0
-    peak = 0
+    changed = threading.Condition()
+    running = started = peak = 0
+    addresses = [f"10.0.{n // 250}.{n % 250 + 1}" for n in range(endpoint.MAX_PARALLEL_ADDRESSES + 8)]
 
     def fake_check(address: str, options: CheckOptions, *, context: Any = None) -> dict[str, Any]:
-        nonlocal running, peak
-        with lock:
+        nonlocal running, started, peak
+        with changed:
             running += 1
+            started += 1
             peak = max(peak, running)
-        time.sleep(0.05)
-        with lock:
+            changed.notify_all()
+            # Each check holds its slot until the pool is full or every check has started,
+            # so the peak does not depend on how fast a loaded machine starts threads.
+            changed.wait_for(
+                lambda: running >= endpoint.MAX_PARALLEL_ADDRESSES or started == len(addresses), timeout=10)
             running -= 1
         return fake_result(address, [])
 
     monkeypatch.setattr(endpoint, "check_address", fake_check)
-    addresses = [f"10.0.{n // 250}.{n % 250 + 1}" for n in range(endpoint.MAX_PARALLEL_ADDRESSES + 8)]
     result = check_endpoint(CheckOptions(name="time.example.net"), resolver=lambda name: addresses)
     assert len(result["addresses"]) == len(addresses)
     assert peak == endpoint.MAX_PARALLEL_ADDRESSES
