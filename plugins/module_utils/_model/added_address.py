@@ -211,6 +211,19 @@ def _never(source: str, why: str) -> dict[str, Any]:
     return _answer("never", 0.0, source, why)
 
 
+def _restart(start_source: str, where: Situation) -> dict[str, Any]:
+    """At start-up a client takes the answer's first address it can reach."""
+    chance = where.first_chance()
+    return _answer(
+        "if_first",
+        chance,
+        start_source + ("" if where.same_family else f"; {SRC_GAI_ORDER}"),
+        f"at start-up, when the added address comes first in the answer (chance {chance:g})",
+        earliest=0.0,
+        latest=0.0,
+    )
+
+
 def _chrony_refresh_poll_times(spec: ClientSpec) -> tuple[float, float]:
     """From a replacement to the first authenticated response at the new address.
 
@@ -294,15 +307,7 @@ def _chrony(spec: ClientSpec, where: Situation) -> dict[str, dict[str, Any]]:
             earliest=early,
             latest=late,
         )
-        chance = where.first_chance()
-        answers["restart"] = _answer(
-            "if_first",
-            chance,
-            SRC_CHRONY_START + ("" if where.same_family else f"; {SRC_GAI_ORDER}"),
-            f"at start-up, when the added address comes first in the answer (chance {chance:g})",
-            earliest=0.0,
-            latest=0.0,
-        )
+        answers["restart"] = _restart(SRC_CHRONY_START, where)
     else:
         answers["current_fails"] = _never(SRC_CHRONY_FAMILY, "the client cannot reach the added address's family")
         answers["restart"] = _never(SRC_CHRONY_FAMILY, "the client cannot reach the added address's family")
@@ -332,15 +337,7 @@ def _ntpsec(spec: ClientSpec, where: Situation) -> dict[str, dict[str, Any]]:
     else:
         answers["current_fails"] = _never(SRC_NTPSEC_LOOKUP, "it looks up only the current address's family")
     if where.usable:
-        chance = where.first_chance()
-        answers["restart"] = _answer(
-            "if_first",
-            chance,
-            SRC_NTPSEC_START + ("" if where.same_family else f"; {SRC_GAI_ORDER}"),
-            f"at start-up, when the added address comes first in the answer (chance {chance:g})",
-            earliest=0.0,
-            latest=0.0,
-        )
+        answers["restart"] = _restart(SRC_NTPSEC_START, where)
     else:
         answers["restart"] = _never(SRC_NTPSEC_START, "the client cannot reach the added address's family")
     answers["planned_move"] = _planned(spec, where)
@@ -366,14 +363,7 @@ def _ntpdrs(spec: ClientSpec, where: Situation) -> dict[str, dict[str, Any]]:
             earliest=early,
             latest=late,
         )
-        answers["restart"] = _answer(
-            "if_first",
-            chance,
-            SRC_NTPDRS_SPAWN + family_note,
-            f"at start-up, when the added address comes first in the answer (chance {chance:g})",
-            earliest=0.0,
-            latest=0.0,
-        )
+        answers["restart"] = _restart(SRC_NTPDRS_SPAWN, where)
     else:
         answers["current_fails"] = _never(SRC_NTPDRS_SPAWN, "the client cannot reach the added address's family")
         answers["restart"] = _never(SRC_NTPDRS_SPAWN, "the client cannot reach the added address's family")
