@@ -15,8 +15,7 @@ its cookie keys kept), and each failure gives one line naming the step and the c
 exits non-zero, is recorded in the state file the exporter reads, and leaves the
 previous certificate served: wrong TSIG secret, a key the update-policy does not allow
 for the name, a failed restart in the deploy, a certificate for the wrong name, a
-challenge the CA cannot see yet, and the ACME server down. These later tests are
-skipped for now: forced renewals ran past 300 s, cause not found. Takes a few minutes;
+challenge the CA cannot see yet, and the ACME server down. Takes a few minutes;
 skipped without root, podman or the ACME test image.
 
 A challenge that does not propagate in time is made real with a second Pebble that
@@ -293,10 +292,6 @@ def test_role_issues_the_first_certificate_before_chronyd_and_logs_no_secret(lab
     print(f"\n[acme] issued for {NAME}: lifetime {lifetime} s, renew_before_expiry {lifetime // 3} s")
 
 
-# A forced renewal with the right secret also ran past the 300 s bound: in 1 of the 2
-# full runs of 2026-12-03 (59 s in the other), as the wrong-TSIG one did before. The
-# cause is not found; until it is, this test would fail make test at random.
-@pytest.mark.skip(reason="forced renewal ran past 300 s in 1 of 2 runs, cause not found")
 def test_timer_unit_runs_and_a_forced_renewal_is_served_with_cookie_keys_kept(lab: Lab) -> None:
     box = lab.box
     assert lab.converge.returncode == 0
@@ -331,15 +326,6 @@ def _restore_credentials(box: Box) -> None:
     box.sh(f"mv {CREDENTIALS}.good {CREDENTIALS}")
 
 
-# The failure cases are not proven yet: the first of them (a wrong TSIG secret) made
-# `ntsops-acme renew --force` run past 300 s in its only run, and so did a renewal with
-# the right secret later (above), cause not found; the others have never run in this
-# test. Skipped, with this reason, until they pass.
-FAILURE_CASES_NOT_PROVEN = pytest.mark.skip(
-    reason="ACME failure cases not proven yet: forced renewals ran past 300 s, cause not found")
-
-
-@FAILURE_CASES_NOT_PROVEN
 def test_wrong_tsig_secret_is_one_line_and_the_old_certificate_stays(lab: Lab) -> None:
     box = lab.box
     before = served_sha256(box)
@@ -356,7 +342,6 @@ def test_wrong_tsig_secret_is_one_line_and_the_old_certificate_stays(lab: Lab) -
     print(f"\n[acme] {line}")
 
 
-@FAILURE_CASES_NOT_PROVEN
 def test_update_refused_by_policy_is_one_line_and_the_old_certificate_stays(lab: Lab) -> None:
     box = lab.box
     before = served_sha256(box)
@@ -374,7 +359,6 @@ def test_update_refused_by_policy_is_one_line_and_the_old_certificate_stays(lab:
     print(f"\n[acme] {line}")
 
 
-@FAILURE_CASES_NOT_PROVEN
 def test_failed_restart_in_the_deploy_puts_the_old_certificate_back(lab: Lab) -> None:
     box = lab.box
     before = served_sha256(box)
@@ -399,7 +383,6 @@ def test_failed_restart_in_the_deploy_puts_the_old_certificate_back(lab: Lab) ->
     print(f"\n[acme] {line}")
 
 
-@FAILURE_CASES_NOT_PROVEN
 def test_certificate_for_the_wrong_name_is_not_deployed(lab: Lab) -> None:
     box = lab.box
     before = served_sha256(box)
@@ -422,7 +405,6 @@ def test_certificate_for_the_wrong_name_is_not_deployed(lab: Lab) -> None:
     print(f"\n[acme] {line}")
 
 
-@FAILURE_CASES_NOT_PROVEN
 def test_challenge_that_has_not_reached_the_server_the_ca_asks(lab: Lab) -> None:
     box = lab.box
     before = served_sha256(box)
@@ -455,7 +437,6 @@ def test_challenge_that_has_not_reached_the_server_the_ca_asks(lab: Lab) -> None
     print(f"\n[acme] {line}")
 
 
-@FAILURE_CASES_NOT_PROVEN
 def test_acme_server_down_is_one_line_and_the_old_certificate_stays(lab: Lab) -> None:
     box = lab.box
     before = served_sha256(box)

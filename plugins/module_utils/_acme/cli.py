@@ -193,7 +193,10 @@ def cmd_renew(args: argparse.Namespace, runner: Runner) -> int:
     path = state.path_for(args.state_dir, args.cert_name)
     before_deploy = _deploy_time(path)
     before_sha = _live_sha256(args.config_dir, args.cert_name)
-    argv = [*_certbot_common(args), "renew", "--cert-name", args.cert_name]
+    # certbot sleeps 1-480 s before a due or forced renewal whenever stdin is not a
+    # terminal (certbot/_internal/renewal.py, handle_renewal_request); the timer unit
+    # already spreads its runs with RandomizedDelaySec, and a run by hand must not wait.
+    argv = [*_certbot_common(args), "renew", "--cert-name", args.cert_name, "--no-random-sleep-on-renew"]
     failed, secrets = _run_certbot(args, runner, "renew", argv)
     if failed is not None:
         return failed

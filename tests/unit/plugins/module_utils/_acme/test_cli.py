@@ -89,6 +89,8 @@ def test_renew_not_due_and_forced(tmp_path: Path, pki: Any, capsys: pytest.Captu
     assert "not due for renewal" in capsys.readouterr().out
     assert cli.run(_args(tmp_path, "renew", "--force"), certbot) == 0
     assert "renewed" in capsys.readouterr().out and "--force-renewal" in certbot.calls[-1]
+    # No second random wait on top of the timer's: certbot's own would add up to 480 s.
+    assert all("--no-random-sleep-on-renew" in argv for argv in certbot.calls if "renew" in argv)
 
 
 def test_renew_whose_deploy_hook_failed_exits_non_zero_and_retries_the_hook_next_time(
