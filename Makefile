@@ -29,7 +29,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help bootstrap system venv link collections images lint sanity unit integration molecule test test-static test-integration test-molecule rules-test \
 	lab lab-down lab-drill-late-dns lab-planned-move requirements clean artifact-test \
-	bench-endpoint bench-simulate bench-ddns bench-herd bench-check bench-recovery-d13 bench-recovery-d13-fresh bench-recovery-ntpdrs bench-exporter bench-added-address \
+	bench-endpoint bench-simulate bench-ddns bench-herd bench-check bench-recovery-d13 bench-recovery-d13-fresh bench-recovery-ntpdrs bench-exporter bench-added-address bench-acme \
 	$(foreach line,$(CORE_LINES),sanity-$(line) unit-$(line) artifact-test-$(line)) \
 	$(foreach line,$(OTHER_CORE_LINES),venv-$(line) requirements-$(line))
 
@@ -57,6 +57,7 @@ help:
 	@echo "make bench-recovery-d13-fresh  the same, fresh DNS only (root, ~4 min)"
 	@echo "make bench-recovery-ntpdrs  ntpd-rs 1.4.0 clients vs the recovery model: old address refused, dark, unreachable, fresh and late DNS; NAK (root, ~10 min)"
 	@echo "make bench-added-address  which address of a two-A name chronyd 4.3 / NTPsec 1.2.2 take at start, RUNS=N times (root)"
+	@echo "make bench-acme      forced ACME renewals: time to served, old cookie accepted, failure to metric, RUNS=N (root, ~5 min)"
 
 bootstrap: system venv link collections
 
@@ -233,6 +234,12 @@ bench-recovery-ntpdrs: bootstrap images
 # (benchmarks/added_address.py, 198.18.7.0/24): how often each takes the added one.
 bench-added-address: bootstrap
 	flock /tmp/ntsops-integration.lock $(PY) benchmarks/added_address.py --runs $(or $(RUNS),10)
+
+# Forced renewals against real Pebble, BIND, certbot and chronyd in one container
+# (benchmarks/acme_renewal.py, harness/acme_rig.py).
+bench-acme: bootstrap images
+	flock /tmp/ntsops-integration.lock $(PY) benchmarks/acme_renewal.py --runs $(or $(RUNS),5) \
+		--json benchmarks/results/acme_renewal.json
 
 # Builds what it needs, starts the lab, runs site.yml and verify.yml, runs the
 # recovery drill and leaves the lab running; running it again is idempotent.
