@@ -42,12 +42,12 @@ from harness.acme_rig import (
     exporter_metrics,
     file_sha256,
     missing,
-    podman,
     running_lab,
     served_sha256,
     state,
 )
 from harness.ca import TestCA
+from harness.podman import podman
 
 # The client side runs here, in the container's network namespace only (nsenter --net), with
 # this checkout's core and the venv's cryptography: Debian 12's 38 cannot seal an NTS request.

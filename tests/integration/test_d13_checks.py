@@ -43,11 +43,11 @@ from harness import ntswire
 from harness.ca import IssuedCert, TestCA
 from harness.daemons import wait_ntp_stratum, wait_tcp
 from harness.netns import Host, Network
+from harness.podman import PODMAN_ENV, podman
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(REPO / "molecule" / "containers.conf")}
 IMAGE = "localhost/ntsops/debian13-systemd:latest"
 NETWORK = "ntsops-d13checks"
 LABEL = "owner=ntsops-d13checks"
@@ -107,14 +107,6 @@ class D13Lab:
     @property
     def ca_path(self) -> str:
         return str(self.ca.cert_path)
-
-
-def podman(*args: str, timeout: float = 120, check: bool = True) -> str:
-    result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout,
-                            env=PODMAN_ENV, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(f"podman {' '.join(args)} failed: {result.stdout}{result.stderr}")
-    return result.stdout
 
 
 def remove_rig() -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 from harness.ca import TestCA
+from harness.podman import PODMAN_ENV, podman
 
 pytestmark = pytest.mark.integration
 
@@ -40,15 +41,6 @@ KEY_NAME = "pmtest"
 POLL = 1
 NTSREFRESH_S = 16
 CLIENT_DIR = "/run/pmclient"
-PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(REPO / "molecule" / "containers.conf")}
-
-
-def podman(*args: str, timeout: float = 120, check: bool = True, stdin: str | None = None) -> str:
-    result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout,
-                            env=PODMAN_ENV, input=stdin, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(f"podman {' '.join(args)} failed: {result.stdout}{result.stderr}")
-    return result.stdout
 
 
 class Box:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.ca import TestCA
+from harness.podman import PODMAN_ENV, podman
 
 REPO = Path(__file__).resolve().parents[3]
 # The lab image plus certbot and Pebble (scripts/lab/Containerfile.acme; `make images` builds it).
@@ -44,15 +45,6 @@ SERVED_CERT = "/etc/chrony/nts/server.crt"
 # deliberately bad nonces, AUTHZREUSE=0 a fresh challenge at every order (by default it reuses
 # a valid authorization half the time, and then a renewal with a wrong TSIG key succeeds).
 PEBBLE_OPTIONS = "-E PEBBLE_VA_NOSLEEP=1 -E PEBBLE_WFE_NONCEREJECT=0 -E PEBBLE_AUTHZREUSE=0"
-PODMAN_ENV = {**os.environ, "CONTAINERS_CONF": str(REPO / "molecule" / "containers.conf")}
-
-
-def podman(*args: str, timeout: float = 120, check: bool = True, stdin: str | None = None) -> str:
-    result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout,
-                            env=PODMAN_ENV, input=stdin, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(f"podman {' '.join(args)} failed: {result.stdout}{result.stderr}")
-    return result.stdout
 
 
 @dataclass
