@@ -43,7 +43,7 @@ from harness import ntswire
 from harness.ca import IssuedCert, TestCA
 from harness.daemons import wait_ntp_stratum, wait_tcp
 from harness.netns import Host, Network
-from harness.podman import PODMAN_ENV, podman
+from harness.podman import podman, podman_result
 
 pytestmark = pytest.mark.integration
 
@@ -236,7 +236,7 @@ def _skip_unless_usable() -> None:
         pytest.skip("needs root (podman, network namespaces)")
     if shutil.which("podman") is None:
         pytest.skip("needs podman")
-    if subprocess.run(["podman", "image", "exists", IMAGE], env=PODMAN_ENV, check=False).returncode != 0:
+    if podman_result("image", "exists", IMAGE).returncode != 0:
         pytest.skip(f"needs the Debian 13 image {IMAGE} (scripts/build-image.sh builds it)")
 
 

@@ -39,16 +39,13 @@ from ddns_lab import (
     LabNamespace,
     ansible_env,
 )
+from harness.podman import PODMAN_ENV, podman, podman_result
 
 pytestmark = pytest.mark.integration
 
 IMAGE = "localhost/ntsops/lab:latest"
 BUDGET = {"clients": [{"client": "chrony-4.3", "maxpoll": 4}], "update_latency": 2}
 CHANGE_BOUND_S = 5.0
-
-
-def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, check=check)
 
 
 class ContainerNamespace(LabNamespace):
@@ -79,7 +76,7 @@ class ContainerNamespace(LabNamespace):
 def container() -> Iterator[tuple[str, int]]:
     if os.geteuid() != 0:
         pytest.skip("needs root (podman, nsenter, named)")
-    if shutil.which("podman") is None or podman("image", "exists", IMAGE, check=False).returncode != 0:
+    if shutil.which("podman") is None or podman_result("image", "exists", IMAGE).returncode != 0:
         pytest.skip(f"needs podman and the locally built {IMAGE}")
     name = f"ntsops-ddns-sd-{os.getpid()}"
     podman(
@@ -92,11 +89,11 @@ def container() -> Iterator[tuple[str, int]]:
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            state = podman("exec", name, "systemctl", "is-system-running", check=False).stdout.strip()
+            state = podman("exec", name, "systemctl", "is-system-running", check=False).strip()
             if state in ("running", "degraded"):
                 break
             time.sleep(0.5)
-        pid = int(podman("inspect", "--format", "{{.State.Pid}}", name).stdout.strip())
+        pid = int(podman("inspect", "--format", "{{.State.Pid}}", name).strip())
         yield name, pid
     finally:
         podman("rm", "-f", "-t", "5", name, check=False)
@@ -135,7 +132,8 @@ def converge(container: str, pair: BindPair, root: Path) -> subprocess.Completed
     return subprocess.run(
         [str(VENV_BIN / "ansible-playbook"), "-i", f"{container},", "-c", "containers.podman.podman",
          "-e", "ansible_python_interpreter=/usr/bin/python3", str(playbook)],
-        capture_output=True, text=True, timeout=600, check=False, env=ansible_env(),
+        capture_output=True, text=True, timeout=600, check=False,
+        env={**ansible_env(), "CONTAINERS_CONF": PODMAN_ENV["CONTAINERS_CONF"]},
         cwd=str(Path(__file__).resolve().parents[2]),
     )  # fmt: skip
 
@@ -154,8 +152,8 @@ def test_role_on_systemd_publishes_and_follows_a_change(
     assert second.returncode == 0, second.stdout
     assert "changed=0" in second.stdout
 
-    active = podman("exec", name, "systemctl", "is-active", "ntsops-ddns-agent", check=False).stdout.strip()
-    journal = podman("exec", name, "journalctl", "-u", "ntsops-ddns-agent", "--no-pager", check=False).stdout
+    active = podman("exec", name, "systemctl", "is-active", "ntsops-ddns-agent", check=False).strip()
+    journal = podman("exec", name, "journalctl", "-u", "ntsops-ddns-agent", "--no-pager", check=False)
     assert active == "active", journal
     agent.wait_served("A", ["192.0.2.50"], timeout=20)
     agent.wait_served("AAAA", ["2001:db8::50"], timeout=20)
@@ -164,7 +162,7 @@ def test_role_on_systemd_publishes_and_follows_a_change(
     print(f"systemd agent: address change -> both servers serve it: {seconds:.3f} s")
     assert seconds < CHANGE_BOUND_S
 
-    journal = podman("exec", name, "journalctl", "-u", "ntsops-ddns-agent", "--no-pager", "-o", "cat").stdout
+    journal = podman("exec", name, "journalctl", "-u", "ntsops-ddns-agent", "--no-pager", "-o", "cat")
     print(journal)
     expected_ttl = max_ttl(BUDGET["clients"], BUDGET["update_latency"])
     assert f"ttl {expected_ttl}" in journal
@@ -173,12 +171,12 @@ def test_role_on_systemd_publishes_and_follows_a_change(
     assert pair.key_secret not in journal
 
     # The service holds no capability at all, and the key on disk is root's alone.
-    main_pid = podman("exec", name, "systemctl", "show", "-p", "MainPID", "--value", "ntsops-ddns-agent").stdout
-    status = podman("exec", name, "cat", f"/proc/{main_pid.strip()}/status").stdout
+    main_pid = podman("exec", name, "systemctl", "show", "-p", "MainPID", "--value", "ntsops-ddns-agent")
+    status = podman("exec", name, "cat", f"/proc/{main_pid.strip()}/status")
     capabilities = {line.split(":")[0]: line.split()[1] for line in status.splitlines() if line.startswith("Cap")}
     assert capabilities["CapEff"] == capabilities["CapPrm"] == capabilities["CapBnd"] == "0000000000000000"
     assert "NoNewPrivs:\t1" in status
-    mode = podman("exec", name, "stat", "-c", "%a %U", "/etc/ntsops-ddns-agent/tsig.key").stdout.strip()
+    mode = podman("exec", name, "stat", "-c", "%a %U", "/etc/ntsops-ddns-agent/tsig.key").strip()
     assert mode == "600 root"
-    unit = podman("exec", name, "cat", "/etc/systemd/system/ntsops-ddns-agent.service").stdout
+    unit = podman("exec", name, "cat", "/etc/systemd/system/ntsops-ddns-agent.service")
     assert pair.key_secret not in unit

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from harness.ca import TestCA
-from harness.podman import PODMAN_ENV, podman
+from harness.podman import PODMAN_ENV, podman, podman_result
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +64,7 @@ def _skip_unless_usable() -> None:
         pytest.skip("needs root")
     if shutil.which("podman") is None:
         pytest.skip("needs podman")
-    if subprocess.run(["podman", "image", "exists", IMAGE], env=PODMAN_ENV, check=False).returncode != 0:
+    if podman_result("image", "exists", IMAGE).returncode != 0:
         pytest.skip(f"needs the lab image {IMAGE} (scripts/lab.sh up builds it)")
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.ca import TestCA
-from harness.podman import PODMAN_ENV, podman
+from harness.podman import PODMAN_ENV, podman, podman_result
 
 REPO = Path(__file__).resolve().parents[3]
 # The lab image plus certbot and Pebble (scripts/lab/Containerfile.acme; `make images` builds it).
@@ -64,8 +64,7 @@ class Box:
         return podman("exec", self.name, "sh", "-c", script, timeout=timeout, check=check)
 
     def run(self, script: str, timeout: float = 300) -> Run:
-        result = subprocess.run(["podman", "exec", self.name, "sh", "-c", script], capture_output=True, text=True,
-                                timeout=timeout, env=PODMAN_ENV, check=False)
+        result = podman_result("exec", self.name, "sh", "-c", script, timeout=timeout)
         return Run(result.returncode, result.stdout, result.stderr)
 
     def write(self, path: str, text: str, mode: str = "0644") -> None:
@@ -87,7 +86,7 @@ def missing() -> str | None:
         return "needs root"
     if shutil.which("podman") is None:
         return "needs podman"
-    if subprocess.run(["podman", "image", "exists", IMAGE], env=PODMAN_ENV, check=False).returncode != 0:
+    if podman_result("image", "exists", IMAGE).returncode != 0:
         return f"needs the ACME test image {IMAGE} (make images builds it)"
     found = subprocess.run(["podman", "run", "--rm", "--pull", "never", "--network", "none", IMAGE, "sh", "-c",
                             "command -v pebble && command -v certbot"],
