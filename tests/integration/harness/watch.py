@@ -13,7 +13,7 @@ import itertools
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from typing import Self
 
 from .daemons import ChronyClient, NtpsecClient
 from .netns import Host
@@ -74,21 +74,19 @@ class Counters:
             self.host.run(["nft", "add", "rule", "inet", self.TABLE, self.hook, *match, "tcp", "dport", "4460", "drop"])
 
 
-@dataclass
-class ValidSamples:
-    """Every authenticated response the client accepts, seen through `chronyc ntpdata`.
+class _Samples:
+    """A thread that reads a client every SAMPLE_PERIOD and records (time.monotonic(), address)
+    for every authenticated sample it accepted; the subclass's _run reads its client."""
 
-    chronyc's "Total valid RX" counts responses that passed the NTP tests, which for an
-    NTS source includes the authenticator; changing the source's address resets it.
-    """
+    thread_name = "samples"
 
-    client: ChronyClient
-    events: list[tuple[float, str]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    def __init__(self) -> None:
+        self.events: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def start(self) -> ValidSamples:
-        self._thread = threading.Thread(target=self._run, name="valid-samples", daemon=True)
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
 
@@ -96,6 +94,34 @@ class ValidSamples:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def first_from(self, address: str, after: float) -> float | None:
+        return next((t for t, a in list(self.events) if a == address and t > after), None)
+
+    def longest_gap(self, start: float, end: float) -> float:
+        """Longest time without a valid response within [start, end] (ends count as samples)."""
+        times = [start] + [t for t, _a in list(self.events) if start < t < end] + [end]
+        return max(b - a for a, b in itertools.pairwise(times))
+
+    def last_time(self) -> float | None:
+        return self.events[-1][0] if self.events else None
+
+
+class ValidSamples(_Samples):
+    """Every authenticated response the client accepts, seen through `chronyc ntpdata`.
+
+    chronyc's "Total valid RX" counts responses that passed the NTP tests, which for an
+    NTS source includes the authenticator; changing the source's address resets it.
+    """
+
+    thread_name = "valid-samples"
+
+    def __init__(self, client: ChronyClient) -> None:
+        super().__init__()
+        self.client = client
 
     def _run(self) -> None:
         last_address, last_valid = "", 0
@@ -112,36 +138,15 @@ class ValidSamples:
                 last_address, last_valid = address, valid
             self._stop.wait(SAMPLE_PERIOD)
 
-    def first_from(self, address: str, after: float) -> float | None:
-        return next((t for t, a in list(self.events) if a == address and t > after), None)
 
-    def longest_gap(self, start: float, end: float) -> float:
-        """Longest time without a valid response within [start, end] (ends count as samples)."""
-        times = [start] + [t for t, _a in list(self.events) if start < t < end] + [end]
-        return max(b - a for a, b in itertools.pairwise(times))
-
-    def last_time(self) -> float | None:
-        return self.events[-1][0] if self.events else None
-
-
-@dataclass
-class NtpsecSamples:
+class NtpsecSamples(_Samples):
     """Every valid sample of the NTPsec client (peerstats lines), in time.monotonic() terms."""
 
-    client: NtpsecClient
-    events: list[tuple[float, str]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    thread_name = "ntpsec-samples"
 
-    def start(self) -> NtpsecSamples:
-        self._thread = threading.Thread(target=self._run, name="ntpsec-samples", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+    def __init__(self, client: NtpsecClient) -> None:
+        super().__init__()
+        self.client = client
 
     def _run(self) -> None:
         seen = 0
