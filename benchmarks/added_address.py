@@ -40,6 +40,7 @@ from harness.ca import TestCA
 from harness.daemons import ChronyClient, MovableChronyServer, NtpsecClient
 from harness.lab import Daemons
 from harness.netns import Host, Network, reap_leftovers
+from harness.watch import chrony_first_address, ntpsec_first_address
 
 ZONE = "added.test"
 NAME = f"time.{ZONE}"
@@ -105,28 +106,6 @@ def dig(host: Host) -> list[str]:
     return [line for line in out.splitlines() if line and not line.startswith(";")]
 
 
-def chrony_first(client: ChronyClient, timeout: float = 20) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for row in client.chronyc("-c", "ntpdata", check=False, timeout=3).splitlines():
-            fields = row.split(",")
-            if len(fields) >= 30 and int(fields[-2]) > 0:
-                return fields[0]
-        time.sleep(0.05)
-    raise RuntimeError(f"chronyd: no authenticated response: {client.sources()}\n{client.log_tail()}")
-
-
-def ntpsec_first(client: NtpsecClient, timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if client.peerstats.exists():
-            lines = client.peerstats.read_text().splitlines()
-            if lines:
-                return lines[0].split()[2]
-        time.sleep(0.05)
-    raise RuntimeError(f"ntpd: no authenticated sample:\n{client.log_tail()}")
-
-
 def measure(network: Network, root: Path, runs: int) -> tuple[dict[str, Counter[str]], dict[str, list[float]]]:
     """Start each client kind `runs` times; the address of each start's first sample."""
     took: dict[str, Counter[str]] = {"chrony-4.3": Counter(), "ntpsec-1.2": Counter(), "dig": Counter()}
@@ -152,14 +131,14 @@ def measure(network: Network, root: Path, runs: int) -> tuple[dict[str, Counter[
             daemons.started.append(client)
             start = time.monotonic()
             client.start()
-            took["chrony-4.3"][chrony_first(client)] += 1
+            took["chrony-4.3"][chrony_first_address(client)] += 1
             seconds["chrony-4.3"].append(time.monotonic() - start)
             client.stop()
             ntpsec = NtpsecClient(root / f"ntpsec{run}", ntpsec_host, ca.cert_path, 1, NAME)
             daemons.started.append(ntpsec)
             start = time.monotonic()
             ntpsec.start()
-            took["ntpsec-1.2"][ntpsec_first(ntpsec)] += 1
+            took["ntpsec-1.2"][ntpsec_first_address(ntpsec)] += 1
             seconds["ntpsec-1.2"].append(time.monotonic() - start)
             ntpsec.stop()
             print(f"run {run + 1}: " + ", ".join(f"{k} {dict(v)}" for k, v in took.items()), flush=True)

@@ -23,7 +23,14 @@ from harness.ca import TestCA
 from harness.daemons import ChronyClient, MovableChronyServer, NtpsecClient
 from harness.lab import Daemons
 from harness.netns import Host, Network
-from harness.watch import SAMPLE_PERIOD, Counters, NtpsecSamples, ValidSamples
+from harness.watch import (
+    SAMPLE_PERIOD,
+    Counters,
+    NtpsecSamples,
+    ValidSamples,
+    chrony_first_address,
+    ntpsec_first_address,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -217,29 +224,6 @@ def test_current_fails_while_in_dns(rig: Rig) -> None:
     finally:
         for samples in (chrony_samples, samples_a, samples_c):
             samples.stop()
-
-
-def chrony_first_address(client: ChronyClient, timeout: float = 20) -> str:
-    """The address of the client's first authenticated response after its start."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for row in client.chronyc("-c", "ntpdata", check=False, timeout=3).splitlines():
-            fields = row.split(",")
-            if len(fields) >= 30 and int(fields[-2]) > 0:
-                return fields[0]
-        time.sleep(0.1)
-    raise AssertionError(f"no authenticated response after the start: {client.sources()}\n{client.log_tail()}")
-
-
-def ntpsec_first_address(client: NtpsecClient, seen: int, timeout: float = 30) -> str:
-    """The address of the first peerstats line after line `seen` (the restart's first sample)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        lines = client.peerstats.read_text().splitlines() if client.peerstats.exists() else []
-        if len(lines) > seen:
-            return lines[seen].split()[2]
-        time.sleep(0.1)
-    raise AssertionError(f"no authenticated sample after the restart:\n{client.log_tail()}")
 
 
 @pytest.mark.parametrize(

@@ -162,3 +162,26 @@ class NtpsecSamples(_Samples):
                     self.events.append((unix - wall_minus_mono, fields[2]))
             seen = len(lines)
             self._stop.wait(SAMPLE_PERIOD)
+
+
+def chrony_first_address(client: ChronyClient, timeout: float = 20) -> str:
+    """The address of the client's first authenticated response after its start."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for row in client.chronyc("-c", "ntpdata", check=False, timeout=3).splitlines():
+            fields = row.split(",")
+            if len(fields) >= 30 and int(fields[-2]) > 0:
+                return fields[0]
+        time.sleep(SAMPLE_PERIOD)
+    raise AssertionError(f"no authenticated response after the start: {client.sources()}\n{client.log_tail()}")
+
+
+def ntpsec_first_address(client: NtpsecClient, seen: int = 0, timeout: float = 30) -> str:
+    """The address of the first peerstats line after line `seen` (a start's or restart's first sample)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = client.peerstats.read_text().splitlines() if client.peerstats.exists() else []
+        if len(lines) > seen:
+            return lines[seen].split()[2]
+        time.sleep(SAMPLE_PERIOD)
+    raise AssertionError(f"no authenticated sample after the start:\n{client.log_tail()}")
