@@ -121,10 +121,15 @@ class Polls:
 
 
 def _chrony_polls(container: str, address: str) -> Polls | None:
+    return chrony_polls(podman_exec(container, f"chronyc -c -n ntpdata {address}; chronyc -c -n sources",
+                                    check=False), address)
+
+
+def chrony_polls(text: str, address: str) -> Polls | None:
+    """The source at `address` in the output of ``chronyc -c -n ntpdata`` and ``sources`` (one run)."""
     # chronyc -c ntpdata: address first; Total TX, RX, valid RX and good RX last (chrony 4.3,
     # client.c process_cmd_ntpdata). Valid RX passed the NTP tests, which for an NTS source
     # include the authenticator; "authenticated" is the field before the timestamping modes.
-    text = podman_exec(container, f"chronyc -c -n ntpdata {address}; chronyc -c -n sources", check=False)
     rows = [line.split(",") for line in text.splitlines()]
     data = next((r for r in rows if len(r) >= 30 and r[0] == address), None)
     source = next((s for s in daemon_status.chronyc_sources(text) if s["name"] == address), None)
@@ -243,17 +248,25 @@ def ke_sessions(server: Server) -> tuple[int, int]:
     process, its last reading less its first, and for every process after the first its
     whole count (it started during the renewal).
     """
-    counter = KE_COUNTER[server.implementation]
+    found = ke_sessions_from(podman_exec(server.container, f"cat {SAMPLER_LOG}"), server.implementation)
+    if found is None:
+        raise DrillError(f"the sampler on {server.container} read no '{KE_COUNTER[server.implementation]}'")
+    return found
+
+
+def ke_sessions_from(log_text: str, implementation: str) -> tuple[int, int] | None:
+    """The sampler's log ("PID|counter lines joined by ;" per line) as (sessions, processes); None if empty."""
+    counter = KE_COUNTER[implementation]
     per_pid: dict[str, list[int]] = {}
-    for line in podman_exec(server.container, f"cat {SAMPLER_LOG}").splitlines():
+    for line in log_text.splitlines():
         pid, _sep, text = line.partition("|")
         text = text.replace(";", "\n")
-        stats = (daemon_status.chronyc_serverstats(text) if server.implementation == "chrony"
-                 else daemon_status.ntpq_ntsinfo(text))
+        parse = daemon_status.chronyc_serverstats if implementation == "chrony" else daemon_status.ntpq_ntsinfo
+        stats = parse(text)
         if pid.strip() not in ("", "0") and counter in stats:
             per_pid.setdefault(pid.strip(), []).append(stats[counter])
     if not per_pid:
-        raise DrillError(f"the sampler on {server.container} read no '{counter}'")
+        return None
     readings = list(per_pid.values())
     return readings[0][-1] - readings[0][0] + sum(r[-1] for r in readings[1:]), len(readings)
 
