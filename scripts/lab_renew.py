@@ -321,6 +321,8 @@ def cookie(name: str, address: str, ca_path: Path, state_path: Path, step: str) 
     """ntsops.nts.cookie_check's core from the controller (on the lab bridge), save or verify."""
     if step == "save":
         saved = cookie_continuity.save_cookies(CheckOptions(name=name, ca_path=str(ca_path)), addresses=[address])
+        # The state holds the session's keys: root only, as cookie_check writes it.
+        state_path.touch(mode=0o600)
         state_path.write_text(cookie_continuity.state_text(saved["state"]))
         return {"ok": bool(saved["saved"]) and not saved["problems"], "problems": saved["problems"]}
     result = cookie_continuity.verify_cookies(cookie_continuity.load_state(state_path.read_text(), name=name))
