@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The local lab: Podman containers running an authoritative DNS server, a caching
-# resolver, a chrony and an NTPsec NTS server with ddns agents, and a chrony and an
-# NTPsec client, all on an internal podman network (inventories/lab).
+# resolver, an ACME server (Pebble), a chrony and an NTPsec NTS server with ddns
+# agents and certificates from that ACME server, and a chrony and an NTPsec client,
+# all on an internal podman network (inventories/lab).
 #
-#   scripts/lab.sh images          build the base, lab and ACME test images if their recipes changed
+#   scripts/lab.sh images          build the base, lab and ACME images if their recipes changed
 #   scripts/lab.sh up              build images if needed, start the lab, site.yml, verify.yml
 #   scripts/lab.sh drill           recovery drill: move a server, measure each client's recovery
 #   scripts/lab.sh drill-late-dns  the bad case: DNS updated only after the clients looked the
 #                                  name up again (chrony 4.3: ~30 min, NTPsec 1.2: ~70 min)
-#   scripts/lab.sh all             up, then drill (what `make lab` runs); leaves the lab running
+#   scripts/lab.sh renew           force one ACME renewal on each NTS server, show the clients' view
+#   scripts/lab.sh all             up, drill, then renew (what `make lab` runs); leaves the lab running
 #   scripts/lab.sh verify          run playbooks/verify.yml against the running lab
 #   scripts/lab.sh down            remove the containers, the network and the lab's files
 #   scripts/lab.sh test            the lab's integration test (tests/integration/test_lab.py)
@@ -70,7 +72,8 @@ build_images() {
 }
 
 build_acme_image() {
-    # The lab image plus certbot and Pebble (scripts/lab/Containerfile.acme), for the ACME tests.
+    # The lab image plus certbot and Pebble (scripts/lab/Containerfile.acme): the lab's ACME
+    # server and NTS servers, and the ACME tests.
     local want have
     want="$(podman image inspect --format '{{.Id}}' "$LAB_IMAGE")-$(sha256sum scripts/lab/Containerfile.acme | cut -c1-16)"
     have=$(podman image inspect --format '{{ index .Labels "ntsops.lab.recipe" }}' "$ACME_IMAGE" 2>/dev/null || true)
@@ -89,6 +92,7 @@ playbook() {
 
 cmd_up() {
     step "Build the images (if needed)" build_images
+    step "Build the ACME image (if needed)" build_acme_image
     step "Start the lab network and containers, configure DNS" playbook playbooks/lab/up.yml
     step "site.yml: ddns agents, NTS servers, NTS clients" playbook playbooks/site.yml
     step "verify.yml: check every NTS server as a client would" cmd_verify
@@ -111,6 +115,12 @@ cmd_drill_late_dns() {
         --json "$STATE_DIR/drill-late-dns.json" --baseline "$STATE_DIR/drill.json" "$@"
 }
 
+cmd_renew() {
+    step "Forced ACME renewal on each NTS server (served, client polls, NTS-KE, old cookie)" \
+        .venv/bin/python scripts/lab_renew.py --inventory "$INVENTORY" --ca "$STATE_DIR/acme-root.pem" \
+        --state-dir "$STATE_DIR" --json "$STATE_DIR/renew.json" "$@"
+}
+
 cmd_down() {
     step "Remove the lab" playbook playbooks/lab/down.yml
 }
@@ -120,7 +130,7 @@ cmd_test() {
 }
 
 usage() {
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -133,9 +143,11 @@ case $command in
     verify) step "verify.yml" cmd_verify ;;
     drill) cmd_drill "$@" ;;
     drill-late-dns) cmd_drill_late_dns "$@" ;;
+    renew) cmd_renew "$@" ;;
     all)
         cmd_up
         cmd_drill "$@"
+        cmd_renew
         ;;
     down) cmd_down ;;
     test) cmd_test "$@" ;;

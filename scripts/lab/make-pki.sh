@@ -1,7 +1,8 @@
 #!/bin/sh
-# A throw-away CA for the lab and one NTS server certificate per name it is given,
-# plus a second ("renewed") certificate with a new key for each, which
-# playbooks/cert_renew.yml installs. Usage: make-pki.sh DIR NAME...
+# A throw-away CA for the lab and one server certificate per name it is given, plus
+# a second ("renewed") certificate with a new key for each, which
+# playbooks/cert_renew.yml can install. The lab (playbooks/lab/up.yml) uses it only for
+# its ACME server's TLS certificate. Usage: make-pki.sh DIR NAME...
 # Idempotent: keeps an existing set whose certificates have more than 20 days left.
 set -eu
 

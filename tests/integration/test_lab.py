@@ -2,13 +2,15 @@
 
 - Every playbook passes `ansible-playbook --syntax-check` with the inventories it is
   meant for (lab and example); ansible-lint (production profile) covers them in `make lint`.
-- A shortened drill: a second, smaller lab (authoritative DNS, resolver, the chrony
-  NTS server with its ddns agent, the chrony client) on its own podman network
+- A shortened drill: a second, smaller lab (authoritative DNS, resolver, the ACME
+  server, the chrony NTS server with its ddns agent and its certificate from that
+  ACME server, the chrony client) on its own podman network
   (203.0.113.0/26 and 2001:db8:4e55::/64, disjoint from the lab's 203.0.113.192/26,
   Molecule's and the namespace harness's ranges), so it never meets a lab the user
   left running; the server's address changes and the client must be back on
   authenticated time at the new address inside the recovery model's interval
-  (scripts/lab_drill.py exits 0), and verify.yml must pass afterwards.
+  (scripts/lab_drill.py exits 0), and verify.yml must pass afterwards. Then one
+  forced ACME renewal (scripts/lab_renew.py) must show no client impact.
   Everything it creates is removed afterwards, also on failure.
 """
 
@@ -41,6 +43,7 @@ TEST_NETWORK6 = "2001:db8:4e55:"
 # The whole shortened drill (images present: ~4 min on 2 cores; building them adds ~1 min).
 LAB_UP_TIMEOUT_S = 900
 DRILL_TIMEOUT_S = 300
+RENEW_TIMEOUT_S = 300
 DOWN_TIMEOUT_S = 180
 
 
@@ -162,3 +165,7 @@ def test_shortened_drill_chrony_client_recovers_inside_the_model(test_lab: dict[
     # Still serving after the move, as verify.yml sees it through the lab resolver.
     verify = _run(["bash", "scripts/lab.sh", "verify"], 300, test_lab)
     assert verify.returncode == 0, verify.stdout[-6000:] + verify.stderr[-3000:]
+    renew = _run(["bash", "scripts/lab.sh", "renew"], RENEW_TIMEOUT_S, test_lab)
+    assert renew.returncode == 0, renew.stdout[-6000:] + renew.stderr[-3000:]
+    row = next(line for line in renew.stdout.splitlines() if line.startswith("time-chrony.lab.ntsops.test (chrony)"))
+    assert row.endswith("-> no client impact"), row
