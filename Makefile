@@ -46,7 +46,7 @@ help:
 	@echo "make molecule     Molecule scenarios for the server and client roles in Podman"
 	@echo "make lab-down     remove the lab"
 	@echo "make lab-drill-late-dns  the bad case: DNS updated after clients looked again (~30-70 min)"
-	@echo "make lab-planned-move    planned address move on the running lab, measured (RUNS=N moves in a row, REFUSAL=1)"
+	@echo "make lab-planned-move    planned address move on the running lab, measured (RUNS=N in a row, REFUSAL=1, WATCH_POLLS=P)"
 	@echo "make bench-endpoint  endpoint_check time per step, and 16 addresses against one (root)"
 	@echo "make bench-simulate  time the fleet simulator for 1,000,000 clients"
 	@echo "make bench-ddns      address change and IPv6 renumbering -> both DNS servers via the agent; module no-op (root)"
@@ -253,9 +253,11 @@ lab-drill-late-dns: bootstrap
 	bash scripts/lab.sh drill-late-dns
 
 # RUNS=N: N moves in a row, alternating direction (scripts/lab_planned_move.py --runs);
-# REFUSAL=1: first the two pre-move refusals (--refusal).
+# REFUSAL=1: first the two pre-move refusals (--refusal); WATCH_POLLS=P: polls watched
+# after each move with NTP closed on the old address (--watch-polls).
 lab-planned-move: bootstrap
-	$(PY) scripts/lab_planned_move.py $(if $(RUNS),--runs $(RUNS)) $(if $(REFUSAL),--refusal)
+	bash scripts/lab.sh planned-move $(if $(RUNS),--runs $(RUNS)) $(if $(REFUSAL),--refusal) \
+		$(if $(WATCH_POLLS),--watch-polls $(WATCH_POLLS))
 
 clean:
 	rm -rf .build .collections .cache/run .cache/artifact

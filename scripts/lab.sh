@@ -10,6 +10,8 @@
 #   scripts/lab.sh drill-late-dns  the bad case: DNS updated only after the clients looked the
 #                                  name up again (chrony 4.3: ~30 min, NTPsec 1.2: ~70 min)
 #   scripts/lab.sh renew           force one ACME renewal on each NTS server, show the clients' view
+#   scripts/lab.sh planned-move    planned move of the chrony server, measured (--runs N in a row,
+#                                  --refusal, --watch-polls P: scripts/lab_planned_move.py)
 #   scripts/lab.sh all             up, drill, then renew (what `make lab` runs); leaves the lab running
 #   scripts/lab.sh verify          run playbooks/verify.yml against the running lab
 #   scripts/lab.sh down            remove the containers, the network and the lab's files
@@ -121,6 +123,12 @@ cmd_renew() {
         --state-dir "$STATE_DIR" --json "$STATE_DIR/renew.json" "$@"
 }
 
+cmd_planned_move() {
+    step "Planned move of the chrony server (Server Negotiation, keys replaced, clients measured)" \
+        .venv/bin/python scripts/lab_planned_move.py --inventory "$INVENTORY" \
+        --json "$STATE_DIR/planned-move.json" "$@"
+}
+
 cmd_down() {
     step "Remove the lab" playbook playbooks/lab/down.yml
 }
@@ -130,7 +138,7 @@ cmd_test() {
 }
 
 usage() {
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -144,6 +152,7 @@ case $command in
     drill) cmd_drill "$@" ;;
     drill-late-dns) cmd_drill_late_dns "$@" ;;
     renew) cmd_renew "$@" ;;
+    planned-move) cmd_planned_move "$@" ;;
     all)
         cmd_up
         cmd_drill "$@"

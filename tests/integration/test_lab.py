@@ -9,7 +9,11 @@
   Molecule's and the namespace harness's ranges), so it never meets a lab the user
   left running; the server's address changes and the client must be back on
   authenticated time at the new address inside the recovery model's interval
-  (scripts/lab_drill.py exits 0), and verify.yml must pass afterwards. Then one
+  (scripts/lab_drill.py exits 0), and verify.yml must pass afterwards. Then the
+  planned move (scripts/lab_planned_move.py): both pre-move refusals must refuse
+  and change nothing, and 3 moves in a row, alternating direction with the key
+  change at random points of the poll cycle, must each bring the client to the new
+  address inside the model's interval and keep it synchronised there. Last, one
   forced ACME renewal (scripts/lab_renew.py) must show no client impact.
   Everything it creates is removed afterwards, also on failure.
 """
@@ -44,6 +48,11 @@ TEST_NETWORK6 = "2001:db8:4e55:"
 LAB_UP_TIMEOUT_S = 900
 DRILL_TIMEOUT_S = 300
 RENEW_TIMEOUT_S = 300
+# Planned moves in a row after the drill (issue: a single passing move proved little).
+PLANNED_MOVES = 3
+PLANNED_MOVE_WATCH_POLLS = 5
+# Two refusals, then per move ~2-4 min of playbook under load, the watch, the restore.
+PLANNED_MOVE_TIMEOUT_S = 1800
 DOWN_TIMEOUT_S = 180
 
 
@@ -154,7 +163,7 @@ def test_lab(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 @pytest.mark.integration
-def test_shortened_drill_chrony_client_recovers_inside_the_model(test_lab: dict[str, str]) -> None:
+def test_drill_planned_moves_and_renewal_keep_the_chrony_client_inside_the_model(test_lab: dict[str, str]) -> None:
     up = _run(["bash", "scripts/lab.sh", "up"], LAB_UP_TIMEOUT_S, test_lab)
     assert up.returncode == 0, up.stdout[-6000:] + up.stderr[-3000:]
     assert "every NTS server passed (1 checked)" in up.stdout
@@ -165,6 +174,11 @@ def test_shortened_drill_chrony_client_recovers_inside_the_model(test_lab: dict[
     # Still serving after the move, as verify.yml sees it through the lab resolver.
     verify = _run(["bash", "scripts/lab.sh", "verify"], 300, test_lab)
     assert verify.returncode == 0, verify.stdout[-6000:] + verify.stderr[-3000:]
+    moves = f"--runs {PLANNED_MOVES} --refusal --watch-polls {PLANNED_MOVE_WATCH_POLLS}"
+    move = _run(["bash", "scripts/lab.sh", "planned-move", *moves.split()], PLANNED_MOVE_TIMEOUT_S, test_lab)
+    assert move.returncode == 0, move.stdout[-8000:] + move.stderr[-3000:]
+    assert f": {PLANNED_MOVES} of {PLANNED_MOVES} passed" in move.stdout, move.stdout[-4000:]
+    assert move.stdout.count("refused as it must, nothing changed") == 2, move.stdout[-8000:]
     renew = _run(["bash", "scripts/lab.sh", "renew"], RENEW_TIMEOUT_S, test_lab)
     assert renew.returncode == 0, renew.stdout[-6000:] + renew.stderr[-3000:]
     row = next(line for line in renew.stdout.splitlines() if line.startswith("time-chrony.lab.ntsops.test (chrony)"))
