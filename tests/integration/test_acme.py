@@ -15,9 +15,10 @@ skipped without root, podman or the ACME test image.
 
 A challenge that does not propagate in time is made real with a second Pebble that
 asks a secondary which gets no NOTIFY (the record is on the primary, not where the CA
-looks). Not covered here: rate-limited issuance (Pebble 2.4 has no rate limiter; the
-cause is matched by its RFC 8555 problem type in the unit tests only), and short
-lifetimes (Pebble 2.4 issues 5-year certificates and cannot be told otherwise).
+looks). Rate-limited issuance and renewal are made real with a front before the same
+Pebble (harness/acme_ratelimit.py: Pebble 2.4 has no rate limiter) that answers new
+orders as a CA at its limit does. Not covered here: short lifetimes (Pebble 2.4
+issues 5-year certificates and cannot be told otherwise).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ from harness.acme_rig import (
     OTHER_KEY_NAME,
     PEBBLE_OPTIONS,
     PEBBLE_URL,
+    RATELIMIT_FRONT,
+    RATELIMIT_PORT,
+    RATELIMIT_URL,
     SERVED_CERT,
     STATE,
     TEST_DIR,
@@ -197,12 +201,19 @@ def test_failed_restart_in_the_deploy_puts_the_old_certificate_back(lab: Lab) ->
     print(f"\n[acme] {line}")
 
 
+def _other_credentials(lab: Lab) -> str:
+    """Credentials for OTHER's challenge record (its own key), for lineages besides NAME's."""
+    path = f"{TEST_DIR}/other.ini"
+    lab.box.write(path, (
+        f"dns_rfc2136_server = 127.0.0.1\ndns_rfc2136_port = 53\ndns_rfc2136_name = {OTHER_KEY_NAME}\n"
+        f"dns_rfc2136_secret = {lab.other_secret}\ndns_rfc2136_algorithm = HMAC-SHA256\n"), "0600")
+    return path
+
+
 def test_certificate_for_the_wrong_name_is_not_deployed(lab: Lab) -> None:
     box = lab.box
     before = served_sha256(box)
-    box.write(f"{TEST_DIR}/other.ini", (
-        f"dns_rfc2136_server = 127.0.0.1\ndns_rfc2136_port = 53\ndns_rfc2136_name = {OTHER_KEY_NAME}\n"
-        f"dns_rfc2136_secret = {lab.other_secret}\ndns_rfc2136_algorithm = HMAC-SHA256\n"), "0600")
+    _other_credentials(lab)
     # Someone re-issues the lineage for another name; certbot replaces live/NAME and runs the hook.
     run = box.run(
         f"REQUESTS_CA_BUNDLE={TLS_CA} certbot --non-interactive certonly --cert-name {NAME} -d {OTHER} "
@@ -242,13 +253,58 @@ def test_challenge_that_has_not_reached_the_server_the_ca_asks(lab: Lab) -> None
                " sleep 0.2; done; exit 1")
         run = box.run(
             f"REQUESTS_CA_BUNDLE={TLS_CA} python3 {LAUNCHER} issue --cert-name propagation -d {OTHER} "
-            f"--credentials {TEST_DIR}/other.ini --propagation-seconds 1 -- --server https://127.0.0.1:14001/dir "
+            f"--credentials {_other_credentials(lab)} --propagation-seconds 1 -- --server https://127.0.0.1:14001/dir "
             "--agree-tos --register-unsafely-without-email")
     finally:
         box.sh("systemctl stop pebble-stale named-stale", check=False)
     line = one_failure_line(run, "issue", "the CA did not see the challenge TXT record", cert_name="propagation")
     assert served_sha256(box) == before
     print(f"\n[acme] {line}")
+
+
+def test_rate_limited_order_is_one_line_the_old_certificate_stays_and_the_next_run_retries(lab: Lab) -> None:
+    box = lab.box
+    before = served_sha256(box)
+    credentials = _other_credentials(lab)
+    flag = f"{TEST_DIR}/rate-limit-on"
+    box.write(f"{TEST_DIR}/acme_ratelimit.py", RATELIMIT_FRONT.read_text())
+    box.sh(f"touch {flag} && systemd-run --unit acme-ratelimit python3 {TEST_DIR}/acme_ratelimit.py "
+           f"--listen-port {RATELIMIT_PORT} --upstream-port 14000 --cert {TEST_DIR}/pebble.crt "
+           f"--key {TEST_DIR}/pebble.key --ca {TLS_CA} --flag {flag}")
+    cert_name = "ratelimited"
+    lineage_state = f"/var/lib/ntsops-acme/{cert_name}.json"
+    live = f"/etc/letsencrypt/live/{cert_name}/cert.pem"
+    issue = (f"REQUESTS_CA_BUNDLE={TLS_CA} python3 {LAUNCHER} issue --cert-name {cert_name} -d {OTHER} "
+             f"--credentials {credentials} --propagation-seconds 1 -- --server {RATELIMIT_URL} "
+             "--agree-tos --register-unsafely-without-email")
+    try:
+        box.sh("for i in $(seq 50); do python3 -c 'import socket; socket.create_connection("
+               f"(\"127.0.0.1\", {RATELIMIT_PORT}), 1)' 2>/dev/null && exit 0; sleep 0.2; done; exit 1")
+        # The first issuance of a lineage, refused by the CA's limit.
+        refused = box.run(issue)
+        line = one_failure_line(refused, "issue", "refused the order for its rate limit", cert_name=cert_name)
+        assert json.loads(box.sh(f"cat {lineage_state}"))["last_run"]["reason"] == "rate_limited"
+        assert box.sh(f"test -e {live} && echo present || echo absent").strip() == "absent"
+        # The limit lifts: the next run (what the timer does) issues.
+        box.sh(f"rm {flag}")
+        issued = box.run(issue)
+        assert issued.code == 0, issued.stdout + issued.stderr
+        issued_sha = file_sha256(box, live)
+        # A renewal refused by the limit keeps the lineage's certificate and says so in one line.
+        box.sh(f"touch {flag}")
+        renewal = box.run(f"REQUESTS_CA_BUNDLE={TLS_CA} python3 {LAUNCHER} renew --cert-name {cert_name} "
+                          f"--credentials {credentials} --force")
+        renew_line = one_failure_line(renewal, "renew", "refused the order for its rate limit", cert_name=cert_name)
+        recorded = json.loads(box.sh(f"cat {lineage_state}"))
+        assert recorded["last_run"]["reason"] == "rate_limited" and recorded["consecutive_failures"] == 1
+        assert file_sha256(box, live) == issued_sha
+        # Both refusals came from the front's limit, not from anything else on the way.
+        journal = box.sh("journalctl -u acme-ratelimit --no-pager -o cat")
+        assert journal.count("with 429 rateLimited") == 2, journal
+    finally:
+        box.sh("systemctl stop acme-ratelimit", check=False)
+    assert served_sha256(box) == before
+    print(f"\n[acme] {line}\n[acme] {renew_line}")
 
 
 def test_acme_server_down_is_one_line_and_the_old_certificate_stays(lab: Lab) -> None:

@@ -38,6 +38,12 @@ DEFAULT_STATE_DIR = "/var/lib/ntsops-acme"
 DEFAULT_CONFIG_DIR = "/etc/letsencrypt"
 # certbot's own network timeouts are 45 s per request; a whole run that takes this long is stuck.
 DEFAULT_CERTBOT_TIMEOUT = 900.0
+# certbot's default --logs-dir and the log of its latest run, which it rotates at each
+# start (certbot/_internal/constants.py CLI_DEFAULTS, certbot/_internal/log.py).
+DEFAULT_LOGS_DIR = "/var/log/letsencrypt"
+CERTBOT_LOG = "letsencrypt.log"
+# A failed run's cause is near the end of its log; the rest is request bodies and debug.
+LOG_TAIL_BYTES = 256 * 1024
 
 Runner = Callable[[Sequence[str], float], tuple[int, str]]
 
@@ -52,6 +58,21 @@ def run_certbot(argv: Sequence[str], timeout: float) -> tuple[int, str]:
     except OSError as exc:
         return 127, f"cannot run {argv[0]}: {exc.strerror}"
     return completed.returncode, completed.stdout + completed.stderr
+
+
+def certbot_log_since(logs_dir: str | None, started: float) -> str:
+    """The tail of certbot's log when certbot wrote it after ``started``, else ""."""
+    path = os.path.join(logs_dir or DEFAULT_LOGS_DIR, CERTBOT_LOG)
+    try:
+        with open(path, "rb") as handle:
+            # A log older than the run is an earlier run's: certbot failed before it logged.
+            if os.fstat(handle.fileno()).st_mtime < started - 1:
+                return ""
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - LOG_TAIL_BYTES))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def credential_secrets(path: str | None) -> list[str]:
@@ -174,10 +195,11 @@ def _run_certbot(args: argparse.Namespace, runner: Runner, step: str, argv: list
     if args.force:
         argv.append("--force-renewal")
     argv += args.certbot_args
+    started = time.time()
     code, output = runner(argv, args.timeout)
     secrets = credential_secrets(args.credentials)
     if code != 0:
-        reason, cause = failures.explain(output, code, secrets)
+        reason, cause = failures.explain(output, code, secrets, certbot_log_since(args.logs_dir, started))
         return _fail(args, step, reason, cause), secrets
     return None, secrets
 

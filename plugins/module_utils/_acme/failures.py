@@ -9,7 +9,8 @@ requests/urllib3 connection errors), of certbot-dns-rfc2136 2.1
 (``_RFC2136Client.add_txt_record``: "Received response from server: RCODE",
 "Encountered error adding TXT record: ...") with dnspython's TSIG errors, and of
 the ACME problem types of RFC 8555 section 6.7 that a CA (Pebble, Boulder)
-returns. Output is redacted of every secret the caller names before it is
+returns, which certbot 2.1 on Python 3.11 leaves to its log (``log_problem``).
+Output and log are redacted of every secret the caller names before they are
 matched, so no cause can quote one.
 """
 
@@ -74,6 +75,12 @@ _CAUSES: Sequence[tuple[str, str, Sequence[str]]] = (
 
 _SECRET_MIN = 8
 _MAX_LINE = 300
+# certbot before 2.2 on Python 3.11 and later (Debian 12's certbot 2.1) prints every ACME
+# problem document a CA returns for an order (rateLimited, rejectedIdentifier, ...) as
+# "AttributeError: can't set attribute": the exception is immutable and contextlib cannot
+# set its traceback (certbot issue #9539, fixed in certbot 2.2). The problem itself is then
+# only in certbot's log, as the traceback's last line of the exception raised.
+_LOG_PROBLEM = re.compile(r"^acme\.messages\.Error: (.+)$", re.MULTILINE)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -105,13 +112,30 @@ def _last_error_line(output: str) -> str:
     return lines[-1] if lines else "certbot printed nothing"
 
 
-def explain(output: str, returncode: int, secrets: Iterable[str] = ()) -> tuple[str, str]:
-    """(reason code, one-line cause) of a failed certbot run."""
+def log_problem(log_text: str) -> str | None:
+    """The last ACME problem certbot's log shows raised (``<type> :: <title> :: <detail>``), or None."""
+    found = _LOG_PROBLEM.findall(log_text)
+    return found[-1].strip() if found else None
+
+
+def explain(output: str, returncode: int, secrets: Iterable[str] = (), log_text: str = "") -> tuple[str, str]:
+    """(reason code, one-line cause) of a failed certbot run.
+
+    ``log_text`` is certbot's log of the same run: where the output does not name a
+    known cause, the ACME problem the log shows raised does (see ``_LOG_PROBLEM``).
+    """
     clean = redact(output, secrets)
     known = classify(clean)
     if known is not None:
         return known
-    line = _last_error_line(clean)
+    problem = log_problem(redact(log_text, secrets)) if log_text else None
+    if problem is not None:
+        known = classify(problem)
+        if known is not None:
+            return known
+        line = f"the CA answered {problem}"
+    else:
+        line = _last_error_line(clean)
     if len(line) > _MAX_LINE:
         line = line[: _MAX_LINE - 3] + "..."
     return "certbot_failed", f"certbot exited with status {returncode}: {line}"

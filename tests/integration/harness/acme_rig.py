@@ -34,6 +34,10 @@ OTHER = f"other.{ZONE}"
 KEY_NAME = "acme-time"
 OTHER_KEY_NAME = "acme-other"
 PEBBLE_URL = "https://127.0.0.1:14000/dir"
+# A CA's rate limit before the same Pebble (acme_ratelimit.py, copied into the container).
+RATELIMIT_FRONT = Path(__file__).with_name("acme_ratelimit.py")
+RATELIMIT_PORT = 14002
+RATELIMIT_URL = f"https://127.0.0.1:{RATELIMIT_PORT}/dir"
 TEST_DIR = "/etc/ntsops-test"
 TLS_CA = f"{TEST_DIR}/tls-ca.pem"
 LAUNCHER = "/usr/local/lib/ntsops-acme/ntsops-acme"

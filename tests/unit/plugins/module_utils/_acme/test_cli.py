@@ -82,6 +82,31 @@ def test_failed_issue_is_one_redacted_line_and_recorded(tmp_path: Path, pki: Any
     assert _state(tmp_path)["last_run"]["reason"] == "update_refused"
 
 
+def test_problem_only_in_certbots_log_of_this_run_is_the_cause(tmp_path: Path, pki: Any,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / cli.CERTBOT_LOG
+    hidden = "acme.messages.Error: urn:ietf:params:acme:error:rateLimited :: too many new orders recently\n"
+
+    def certbot(argv: Sequence[str], timeout: float) -> tuple[int, str]:
+        log.write_text(hidden + "AttributeError: can't set attribute\n")
+        return 1, "An unexpected error occurred:\nAttributeError: can't set attribute\n"
+
+    assert cli.run(_args(tmp_path, "issue", "-d", NAME, "--logs-dir", str(logs)), certbot) == 1
+    assert "the CA refused the order for its rate limit" in capsys.readouterr().err
+    assert _state(tmp_path)["last_run"]["reason"] == "rate_limited"
+
+    # A log certbot did not write in this run (it failed before logging) is an earlier run's.
+    def certbot_without_log(argv: Sequence[str], timeout: float) -> tuple[int, str]:
+        os.utime(log, (1_000_000_000, 1_000_000_000))
+        return 1, "Another instance of Certbot is already running.\n"
+
+    assert cli.run(_args(tmp_path, "issue", "-d", NAME, "--logs-dir", str(logs)), certbot_without_log) == 1
+    assert "Another instance of Certbot is already running" in capsys.readouterr().err
+    assert _state(tmp_path)["last_run"]["reason"] == "certbot_failed"
+
+
 def test_renew_not_due_and_forced(tmp_path: Path, pki: Any, capsys: pytest.CaptureFixture[str]) -> None:
     certbot = FakeCertbot(tmp_path / "le", pki)
     cli.run(_args(tmp_path, "issue", "-d", NAME), certbot)

@@ -52,6 +52,49 @@ def test_unknown_output_gives_its_last_error_line_redacted_and_short() -> None:
     assert long_code == "certbot_failed" and len(long_cause) < 400
 
 
+# What certbot 2.1 prints on Python 3.11 for any ACME problem on an order (certbot issue #9539),
+# and the end of the same run's log.
+CRASH_OUTPUT = ("Saving debug log to /var/log/letsencrypt/letsencrypt.log\nAn unexpected error occurred:\n"
+                "AttributeError: can't set attribute\nAsk for help or search for solutions at"
+                " https://community.letsencrypt.org. See the logfile /var/log/letsencrypt/letsencrypt.log"
+                " or re-run Certbot with -v for more details.\n")
+
+
+def _log(problem: str) -> str:
+    return ('  File "/usr/lib/python3/dist-packages/acme/client.py", line 575, in _check_response\n'
+            "    raise messages.Error.from_json(jobj)\n"
+            f"acme.messages.Error: {problem}\n\nDuring handling of the above exception, another exception occurred:\n"
+            '  File "/usr/lib/python3/dist-packages/josepy/util.py", line 191, in __setattr__\n'
+            '    raise AttributeError("can\'t set attribute")\nAttributeError: can\'t set attribute\n')
+
+
+def test_problem_hidden_by_certbot_21_is_read_from_its_log() -> None:
+    log = _log("urn:ietf:params:acme:error:rateLimited :: There were too many requests of a given type ::"
+               " too many new orders recently")
+    assert failures.explain(CRASH_OUTPUT, 1, log_text=log)[0] == "rate_limited"
+    assert failures.explain(CRASH_OUTPUT, 1, log_text=_log(
+        "urn:ietf:params:acme:error:rejectedIdentifier :: The server will not issue certificates for the"
+        " identifier :: name not allowed"))[0] == "wrong_name"
+    # Without the log, the crash is all there is to say.
+    assert failures.explain(CRASH_OUTPUT, 1) == (
+        "certbot_failed", "certbot exited with status 1: AttributeError: can't set attribute")
+
+
+def test_unknown_problem_in_the_log_is_quoted_redacted() -> None:
+    log = _log(f"urn:ietf:params:acme:error:badCSR :: The CSR is unacceptable :: key {SECRET} too weak")
+    code, cause = failures.explain(CRASH_OUTPUT, 1, [SECRET], log)
+    assert code == "certbot_failed"
+    assert cause == ("certbot exited with status 1: the CA answered urn:ietf:params:acme:error:badCSR :: The CSR is"
+                     " unacceptable :: key <redacted> too weak")
+
+
+def test_log_lines_other_than_the_raised_problem_are_not_matched() -> None:
+    # A debug log mentions refused connections and response bodies; only the raised problem counts.
+    log = "DEBUG: Connection refused, retrying\nDEBUG: {\"type\": \"urn:ietf:params:acme:error:rateLimited\"}\n"
+    assert failures.explain("Error: something else failed", 1, log_text=log) == (
+        "certbot_failed", "certbot exited with status 1: Error: something else failed")
+
+
 def test_empty_output() -> None:
     assert failures.explain("", 1) == ("certbot_failed", "certbot exited with status 1: certbot printed nothing")
 
