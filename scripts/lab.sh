@@ -83,8 +83,15 @@ build_acme_image() {
         echo "ACME test image $ACME_IMAGE is up to date"
         return 0
     fi
+    # Its build context holds Debian 13's Pebble package, fetched only to build: Debian 12's
+    # Pebble 2.4 cannot issue short-lived certificates, 2.6 can (certificateValidityPeriod).
+    local context="$ROOT/.cache/acme-image"
+    rm -rf "$context" && mkdir -p "$context"
+    sh scripts/debian-apt.sh trixie "$context" pebble
+    mv "$context"/pebble_*.deb "$context/pebble-trixie.deb"
     podman build --quiet --pull=never --build-arg "BASE=$LAB_IMAGE" --label "ntsops.lab.recipe=$want" \
-        --tag "$ACME_IMAGE" --file scripts/lab/Containerfile.acme scripts/lab >/dev/null
+        --tag "$ACME_IMAGE" --file scripts/lab/Containerfile.acme "$context" >/dev/null
+    rm -rf "$context"
     echo "ACME test image $ACME_IMAGE built"
 }
 

@@ -17,8 +17,10 @@ A challenge that does not propagate in time is made real with a second Pebble th
 asks a secondary which gets no NOTIFY (the record is on the primary, not where the CA
 looks). Rate-limited issuance and renewal are made real with a front before the same
 Pebble (harness/acme_ratelimit.py: Pebble 2.4 has no rate limiter) that answers new
-orders as a CA at its limit does. Not covered here: short lifetimes (Pebble 2.4
-issues 5-year certificates and cannot be told otherwise).
+orders as a CA at its limit does. Last, short lifetimes: Debian 13's Pebble 2.6
+(``certificateValidityPeriod``; Debian 12's 2.4 issues 5-year certificates only)
+issues a 90-second certificate for the NTS name, and the timer's unforced renewal
+renews it exactly when a third of its lifetime is left and deploys it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import pytest
 from harness.acme_rig import (
     CREDENTIALS,
     HOOK,
+    IMAGE,
     KEY_NAME,
     LAUNCHER,
     NAME,
@@ -325,3 +328,60 @@ def test_acme_server_down_is_one_line_and_the_old_certificate_stays(lab: Lab) ->
     assert f'ntsops_acme_last_failure_info{{{lineage},step="renew",reason="acme_unreachable"}} 1' in metrics
     assert 'ntsops_acme_last_run_success{cert_name="propagation"} 0' in metrics
     print(f"\n[acme] {line}\n[acme] failure on the exporter's /metrics {seen:.1f} s after the run started")
+
+
+# Debian 13's Pebble in the ACME image (scripts/lab/Containerfile.acme) and its lifetime here.
+PEBBLE_TRIXIE = "/usr/local/bin/pebble-trixie"
+SHORT_LIFETIME_S = 90
+SHORT_PORT = 14003
+# certbot's renewal check and the run itself take a few seconds; the wait for "due" allows this.
+DUE_SLACK_S = 3
+
+
+def test_short_lived_certificate_is_renewed_when_a_third_is_left_and_deployed(lab: Lab) -> None:
+    box = lab.box
+    assert box.sh(f"test -x {PEBBLE_TRIXIE} && echo yes || echo no").strip() == "yes", (
+        f"{IMAGE} has no {PEBBLE_TRIXIE}: rebuild it with make images")
+    config = json.loads(box.sh(f"cat {TEST_DIR}/pebble.json"))
+    config["pebble"].update({"listenAddress": f"127.0.0.1:{SHORT_PORT}", "managementListenAddress": "127.0.0.1:15003",
+                             "certificateValidityPeriod": SHORT_LIFETIME_S})
+    box.write(f"{TEST_DIR}/pebble-short.json", json.dumps(config))
+    box.sh(f"systemd-run --unit pebble-short {PEBBLE_OPTIONS} {PEBBLE_TRIXIE} -config {TEST_DIR}/pebble-short.json "
+           "-dnsserver 127.0.0.1:53")
+    live = f"/etc/letsencrypt/live/{NAME}/cert.pem"
+    try:
+        box.sh("for i in $(seq 50); do python3 -c 'import socket; socket.create_connection("
+               f"(\"127.0.0.1\", {SHORT_PORT}), 1)' 2>/dev/null && exit 0; sleep 0.2; done; exit 1")
+        # The lineage moves to the short-lived CA; certbot runs the deploy hooks for a lineage it replaces.
+        moved = box.run(f"REQUESTS_CA_BUNDLE={TLS_CA} python3 {LAUNCHER} issue --force --cert-name {NAME} -d {NAME} "
+                        f"--credentials {CREDENTIALS} --propagation-seconds 1 -- "
+                        f"--server https://127.0.0.1:{SHORT_PORT}/dir --agree-tos --register-unsafely-without-email")
+        assert moved.code == 0, moved.stdout + moved.stderr
+        recorded = state(box)
+        lifetime = recorded["lifetime_seconds"]
+        assert SHORT_LIFETIME_S - 2 <= lifetime <= SHORT_LIFETIME_S + 1, recorded
+        margin = recorded["renew_before_expiry_seconds"]
+        assert margin == int(lifetime / 3)
+        conf = box.sh(f"cat /etc/letsencrypt/renewal/{NAME}.conf")
+        assert f"renew_before_expiry = {margin} seconds" in conf, conf
+        first = file_sha256(box, live)
+        assert served_sha256(box) == first
+
+        # The timer's run, unforced: not due while more than a third is left, due once less is.
+        not_due = acme(box, "renew")
+        assert not_due.code == 0 and "not due for renewal" in not_due.stdout, not_due.stdout + not_due.stderr
+        assert file_sha256(box, live) == first
+        due_at = recorded["not_after"] - margin
+        time.sleep(max(0.0, due_at - time.time()) + DUE_SLACK_S)
+        renewed = acme(box, "renew")
+        took = time.time() - due_at
+        assert renewed.code == 0 and "renewed" in renewed.stdout, renewed.stdout + renewed.stderr
+        after = file_sha256(box, live)
+        assert after != first and served_sha256(box) == after
+        final = state(box)
+        assert final["last_deploy"]["ok"] is True and final["served_matches"] is True
+        assert final["not_after"] > recorded["not_after"]
+    finally:
+        box.sh("systemctl stop pebble-short", check=False)
+    print(f"\n[acme] {lifetime:.0f} s certificate from Pebble 2.6: renew_before_expiry {margin} s; not due at issue,"
+          f" renewed and served {took:.1f} s after it fell due (the run started {DUE_SLACK_S} s after)")
