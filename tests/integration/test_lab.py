@@ -139,6 +139,20 @@ def _test_inventory(dest: Path) -> Path:
     return inventory
 
 
+
+def test_planned_move_refuses_an_ntpd_rs_server_before_changing_anything(tmp_path: Path) -> None:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  hosts:\n    ntpdrs-server:\n      ansible_connection: local\n"
+                         "      nts_server_implementation: ntpd-rs\n      nts_server_name: time.example.net\n")
+    done = _run([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "playbooks/planned_move.yml",
+                 "-e", "planned_move_server=ntpdrs-server", "-e", "planned_move_old_ipv4=192.0.2.1",
+                 "-e", "planned_move_new_ipv4=192.0.2.2"], 120)
+    assert done.returncode != 0
+    assert "does not move an ntpd-rs server" in done.stdout, done.stdout[-3000:]
+    recap = re.search(r"ntpdrs-server\s+: ok=(\d+)\s+changed=(\d+)", done.stdout)
+    assert recap is not None and recap.group(2) == "0", done.stdout[-2000:]
+
+
 @pytest.fixture
 def test_lab(tmp_path: Path) -> Iterator[dict[str, str]]:
     if os.geteuid() != 0:
