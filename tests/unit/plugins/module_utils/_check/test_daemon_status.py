@@ -145,7 +145,8 @@ NTPDATA_43 = (
 
 
 def test_chronyc_ntpdata_reads_43_and_46_rows_from_the_start_and_skips_other_lines() -> None:
-    text = f"{NTPDATA_43}\n{NTPDATA_43},12,11,0,0\n^,*,203.0.113.202,10,2,377,1,0.000004,0.000004,0.000052\n506 Cannot talk\n"
+    source = "^,*,203.0.113.202,10,2,377,1,0.000004,0.000004,0.000052"
+    text = f"{NTPDATA_43}\n{NTPDATA_43},12,11,0,0\n{source}\n506 Cannot talk\n"
     rows = daemon_status.chronyc_ntpdata(text)
     assert len(rows) == 2
     for row in rows:
