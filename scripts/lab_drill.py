@@ -47,6 +47,8 @@ sys.path.insert(0, str(ROOT / ".collections"))
 from ansible_collections.ntsops.nts.plugins.module_utils._check import daemon_status
 from ansible_collections.ntsops.nts.plugins.module_utils._model import recovery
 
+# The recovery model's kind of each implementation as Debian 12 ships it; a lab host
+# with another version says its kind in lab_model_client.
 MODEL_CLIENT = {"chrony": "chrony-4.3", "ntpsec": "ntpsec-1.2"}
 SERVICE = {"chrony": "chrony", "ntpsec": "ntpsec"}
 # The model's input: a client holding all its cookies (chrony NTS_MAX_COOKIES).
@@ -108,6 +110,7 @@ class Lab:
     poll: int
     clients: dict[str, str]  # container -> implementation
     client_addresses: dict[str, str]
+    model_clients: dict[str, str]  # container -> recovery model client kind
 
 
 def load_lab(inventory: Path, server_kind: str, only: Sequence[str]) -> Lab:
@@ -135,6 +138,8 @@ def load_lab(inventory: Path, server_kind: str, only: Sequence[str]) -> Lab:
         poll=int(any_vars["lab_client_poll"]),
         clients=clients,
         client_addresses={h: str(hostvars[h]["lab_address4"]) for h in clients},
+        # lab_model_client: the kind of a client whose daemon version differs (Debian 13's chrony 4.6).
+        model_clients={h: str(hostvars[h].get("lab_model_client") or MODEL_CLIENT[k]) for h, k in clients.items()},
     )
 
 
@@ -359,9 +364,9 @@ def wait_for_dns(lab: Lab, address: str, since: float, timeout: float) -> float 
     return None
 
 
-def predictions(kind: str, poll: int, ttl: float, update_latency: float) -> dict[str, Any]:
+def predictions(model_client: str, poll: int, ttl: float, update_latency: float) -> dict[str, Any]:
     spec = {
-        "client": MODEL_CLIENT[kind],
+        "client": model_client,
         "minpoll": poll,
         "maxpoll": poll,
         "poll_state": "steady",
@@ -382,7 +387,7 @@ def drill(lab: Lab, late_dns: bool) -> dict[str, Any]:
         f"DNS {'updated only after the clients looked the name up again' if late_dns else 'updated by the agent'}"
     )
     agent = "ntsops-ddns-agent"
-    results = {c: Result(c, k, MODEL_CLIENT[k], 2.0**lab.poll) for c, k in lab.clients.items()}
+    results = {c: Result(c, k, lab.model_clients[c], 2.0**lab.poll) for c, k in lab.clients.items()}
     restart_clients(lab)
     # The late case lasts half an hour or more: a slower sampler is precise enough there.
     with samplers(lab, SAMPLE_INTERVAL_S if late_dns else CHRONY_SAMPLE_INTERVAL_S):
@@ -393,7 +398,7 @@ def drill(lab: Lab, late_dns: bool) -> dict[str, Any]:
             changed_at = change_address(lab, old, new)
             log(f"address changed at {datetime.fromtimestamp(changed_at).isoformat(timespec='milliseconds')}")
             if late_dns:
-                latest = max(predictions(k, lab.poll, ttl, 0)["reresolve_latest_s"] for k in lab.clients.values())
+                latest = max(predictions(m, lab.poll, ttl, 0)["reresolve_latest_s"] for m in lab.model_clients.values())
                 wait_lookups(lab, results, changed_at, latest * WAIT_FACTOR + WAIT_MARGIN_S)
                 podman_exec(lab.server, f"systemctl start {agent}")
                 log("DNS agent started again after every client looked the name up")
@@ -404,7 +409,7 @@ def drill(lab: Lab, late_dns: bool) -> dict[str, Any]:
         if dns_latency is None:
             raise DrillError(f"the primary did not serve {new} for {lab.server_name} within 60 s of the change")
         log(f"the primary serves {new} {dns_latency:.2f} s after the change")
-        models = {c: predictions(k, lab.poll, ttl, dns_latency) for c, k in lab.clients.items()}
+        models = {c: predictions(m, lab.poll, ttl, dns_latency) for c, m in lab.model_clients.items()}
         for container, model in models.items():
             results[container].reresolve_predicted_s = (model["reresolve_earliest_s"], model["reresolve_latest_s"])
             results[container].recovery_predicted_s = (model["recovery_earliest_s"], model["recovery_latest_s"])

@@ -163,12 +163,12 @@ def measure(lab: drill.Lab, samples: dict[str, list[drill.Sample]], new: str, sw
     rows = []
     for container, kind in lab.clients.items():
         since = closed if kind == "ntpsec" and closed is not None else switched
-        model = move_client.planned_move_client({"client": drill.MODEL_CLIENT[kind], "maxpoll": lab.poll})
+        model = move_client.planned_move_client({"client": lab.model_clients[container], "maxpoll": lab.poll})
         mine = samples.get(container, [])
         first = next((s for s in mine if s.at > since and s.address == new and s.reach != 0
                       and s.authenticated), None)
         row: dict[str, Any] = {
-            "container": container, "client": drill.MODEL_CLIENT[kind], "poll_s": poll_s,
+            "container": container, "client": lab.model_clients[container], "poll_s": poll_s,
             "model_first_auth_polls": model["first_auth_new_polls"], "model_gap_polls": model["gap_polls"],
             "first_auth_polls": None, "gap_polls": None, "watch_unsynchronised_samples": None, "verdicts": [],
         }

@@ -127,16 +127,13 @@ def _chrony_polls(container: str, address: str) -> Polls | None:
 
 def chrony_polls(text: str, address: str) -> Polls | None:
     """The source at `address` in the output of ``chronyc -c -n ntpdata`` and ``sources`` (one run)."""
-    # chronyc -c ntpdata: address first; Total TX, RX, valid RX and good RX last (chrony 4.3,
-    # client.c process_cmd_ntpdata). Valid RX passed the NTP tests, which for an NTS source
-    # include the authenticator; "authenticated" is the field before the timestamping modes.
-    rows = [line.split(",") for line in text.splitlines()]
-    data = next((r for r in rows if len(r) >= 30 and r[0] == address), None)
+    data = next((r for r in daemon_status.chronyc_ntpdata(text) if r["remote_address"] == address), None)
     source = next((s for s in daemon_status.chronyc_sources(text) if s["name"] == address), None)
     if data is None or source is None:
         return None
-    return Polls(sent=int(data[-4]), answered=int(data[-2]), authenticated=data[-7] == "Yes",
-                 reach=int(source["reach"], 8))
+    # Valid RX passed the NTP tests, which for an NTS source include the authenticator.
+    return Polls(sent=int(data["total_tx"]), answered=int(data["total_valid_rx"]),
+                 authenticated=data["authenticated"] == "Yes", reach=int(source["reach"], 8))
 
 
 def _ntpsec_polls(container: str, address: str) -> Polls | None:

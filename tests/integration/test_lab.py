@@ -108,7 +108,7 @@ def test_example_inventory_derives_the_ttl_from_the_model() -> None:
 
 
 def _test_inventory(dest: Path) -> Path:
-    """A copy of the lab inventory with the chrony server and client only, renamed."""
+    """A copy of the lab inventory with the chrony server and the Debian 12 chrony client only, renamed."""
     inventory = dest / "inventories" / "labtest"
     shutil.copytree(LAB_INVENTORY, inventory)
     for path in inventory.rglob("*.yml"):
@@ -118,15 +118,13 @@ def _test_inventory(dest: Path) -> Path:
         path.write_text(text)
     for path in (inventory / "host_vars").glob("ntsops-lab-*.yml"):
         path.rename(path.with_name(path.name.replace("ntsops-lab", TEST_PREFIX)))
-    for host in ("ntpsec-server", "ntpsec-client"):
+    # No NTPsec server and no Debian 13 clients: the chrony server and its Debian 12 client.
+    dropped = ("ntpsec-server", "ntpsec-client", "chrony-d13-client", "ntpsec-d13-client")
+    for host in dropped:
         (inventory / "host_vars" / f"{TEST_PREFIX}-{host}.yml").unlink()
     hosts = inventory / "hosts.yml"
     hosts.write_text(
-        "\n".join(
-            line
-            for line in hosts.read_text().splitlines()
-            if "ntpsec-server" not in line and "ntpsec-client" not in line
-        )
+        "\n".join(line for line in hosts.read_text().splitlines() if not any(f"-{h}:" in line for h in dropped))
         + "\n"
     )
     clients = inventory / "group_vars" / "nts_clients.yml"

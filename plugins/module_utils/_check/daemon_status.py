@@ -32,6 +32,20 @@ CHRONY_AUTHDATA_FIELDS = (
     "name", "mode", "key_id", "key_type", "key_length", "last_ke_ago", "ke_attempts",
     "nak", "cookies", "cookie_length",
 )
+# chronyc -c ntpdata (client.c, process_cmd_ntpdata): "NTP tests" is three fields, the
+# addresses and the reference ID are each followed by their refid or name. chrony 4.4 and
+# later append the four kernel and hardware timestamping counts; the fields before them
+# are the same from 4.3 to 4.6, so rows are read from the start, never from the end.
+CHRONY_NTPDATA_FIELDS = (
+    "remote_address", "remote_refid", "remote_port", "local_address", "local_refid", "leap", "version",
+    "mode", "stratum", "poll", "poll_s", "precision", "precision_s", "root_delay", "root_dispersion",
+    "reference_id", "reference_name", "reference_time", "offset", "peer_delay", "peer_dispersion",
+    "response_time", "jitter_asymmetry", "tests_packet", "tests_sample", "tests_delay", "interleaved",
+    "authenticated", "tx_timestamping", "rx_timestamping", "total_tx", "total_rx", "total_valid_rx",
+    "total_good_rx", "total_kernel_tx", "total_kernel_rx", "total_hw_tx", "total_hw_rx",
+)
+# chrony 4.3's row ends with total_good_rx.
+_CHRONY_NTPDATA_MIN_FIELDS = CHRONY_NTPDATA_FIELDS.index("total_good_rx") + 1
 # ntpq -c associations (NTPsec's ntpclients/ntpq.py): the columns of its table.
 NTPQ_ASSOCIATION_FIELDS = ("ind", "assid", "status", "conf", "reach", "auth", "condition", "last_event", "cnt")
 # The peer variables client_status reads with ``ntpq -c "rv ASSID ..."``.
@@ -74,6 +88,20 @@ def chronyc_sources(text: str) -> list[dict[str, str]]:
 def chronyc_authdata(text: str) -> list[dict[str, str]]:
     """``chronyc -c authdata`` rows keyed by :data:`CHRONY_AUTHDATA_FIELDS`, values as printed."""
     return _chronyc_rows(text)[1]
+
+
+def chronyc_ntpdata(text: str) -> list[dict[str, str]]:
+    """``chronyc -c ntpdata`` rows keyed by :data:`CHRONY_NTPDATA_FIELDS`, values as printed.
+
+    Other lines (sources or authdata rows, errors) are left out: an ntpdata row has at
+    least chrony 4.3's fields and a Yes or No where ``authenticated`` is.
+    """
+    rows = []
+    for line in text.splitlines():
+        fields = line.strip().split(",")
+        if len(fields) >= _CHRONY_NTPDATA_MIN_FIELDS and fields[27] in ("Yes", "No"):
+            rows.append(dict(zip(CHRONY_NTPDATA_FIELDS, fields, strict=False)))
+    return rows
 
 
 def _labelled_counts(text: str) -> dict[str, int]:

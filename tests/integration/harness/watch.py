@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Self
 
+from ansible_collections.ntsops.nts.plugins.module_utils._check import daemon_status
+
 from .daemons import ChronyClient, NtpsecClient
 from .netns import Host
 
@@ -128,11 +130,8 @@ class ValidSamples(_Samples):
         while not self._stop.is_set():
             out = self.client.chronyc("-c", "ntpdata", check=False, timeout=3)
             now = time.monotonic()
-            for row in out.splitlines():
-                fields = row.split(",")
-                if len(fields) < 30:
-                    continue
-                address, valid = fields[0], int(fields[-2])
+            for row in daemon_status.chronyc_ntpdata(out):
+                address, valid = row["remote_address"], int(row["total_valid_rx"])
                 new = valid if address != last_address else valid - last_valid
                 self.events.extend((now, address) for _n in range(max(new, 0)))
                 last_address, last_valid = address, valid
@@ -168,10 +167,9 @@ def chrony_first_address(client: ChronyClient, timeout: float = 20) -> str:
     """The address of the client's first authenticated response after its start."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for row in client.chronyc("-c", "ntpdata", check=False, timeout=3).splitlines():
-            fields = row.split(",")
-            if len(fields) >= 30 and int(fields[-2]) > 0:
-                return fields[0]
+        for row in daemon_status.chronyc_ntpdata(client.chronyc("-c", "ntpdata", check=False, timeout=3)):
+            if int(row["total_valid_rx"]) > 0:
+                return row["remote_address"]
         time.sleep(SAMPLE_PERIOD)
     raise AssertionError(f"no authenticated response after the start: {client.sources()}\n{client.log_tail()}")
 

@@ -24,6 +24,14 @@ def test_chrony_polls_reads_sent_valid_and_authenticated() -> None:
     assert polls == lab_renew.Polls(sent=12, answered=10, authenticated=True, reach=0o377)
 
 
+def test_chrony_46_row_with_its_four_timestamping_counts_reads_the_same() -> None:
+    # chrony 4.4 and later append Total kernel TX/RX and Total HW TX/RX (Debian 13's lab clients).
+    lines = CHRONY.splitlines()
+    chrony_46 = "\n".join([lines[0] + ",12,11,0,0", *lines[1:]]) + "\n"
+    assert lab_renew.chrony_polls(chrony_46, "203.0.113.202") == lab_renew.Polls(
+        sent=12, answered=10, authenticated=True, reach=0o377)
+
+
 def test_chrony_polls_none_without_ntpdata_for_the_address() -> None:
     assert lab_renew.chrony_polls(CHRONY, "203.0.113.203") is None
 

@@ -134,3 +134,22 @@ def test_ntpsec_symmetric_key_is_not_nts() -> None:
     associations = [{"assid": "1", "auth": "ok", "condition": "sys.peer"}]
     [record] = daemon_status.ntpsec_client_sources(associations, [{"srcadr": "192.0.2.1", "keyid": "7"}], now=0)
     assert (record["nts"], record["cookies"], record["name"]) == (False, None, "192.0.2.1")
+
+
+# chronyc -c -n ntpdata of a chrony 4.3 client, and the 4.4+ form with its four timestamping counts.
+NTPDATA_43 = (
+    "203.0.113.202,CB0071CA,123,203.0.113.212,CB0071D4,Normal,4,Server,10,2,4,-25,0.000000030,0.000000,"
+    "0.000000,7F7F0101,,1796353922.745614706,0.000005478,0.000052271,0.000000059,0.000090407,0.00,111,111,"
+    "1111,No,Yes,Kernel,Kernel,12,11,10,9"
+)
+
+
+def test_chronyc_ntpdata_reads_43_and_46_rows_from_the_start_and_skips_other_lines() -> None:
+    source = "^,*,203.0.113.202,10,2,377,1,0.000004,0.000004,0.000052"
+    text = f"{NTPDATA_43}\n{NTPDATA_43},12,11,0,0\n{source}\n506 Cannot talk\n"
+    rows = daemon_status.chronyc_ntpdata(text)
+    assert len(rows) == 2
+    for row in rows:
+        assert (row["remote_address"], row["authenticated"], row["total_tx"], row["total_valid_rx"],
+                row["total_good_rx"]) == ("203.0.113.202", "Yes", "12", "10", "9")
+    assert "total_kernel_tx" not in rows[0] and rows[1]["total_kernel_tx"] == "12"
