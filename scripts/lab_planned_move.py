@@ -239,14 +239,16 @@ def one_move(inventory: Path, lab: drill.Lab, old: str, new: str, move: Move, *,
 def print_run(number: int, run: dict[str, Any], lab: drill.Lab, key_method: str) -> None:
     print(f"\nRun {number}: planned move of {lab.server_name} {run['old']} -> {run['new']} (poll {2.0**lab.poll:g} s, "
           f"keys: {key_method}, key change delayed {run['switch_delay_s']} s, playbook {run['playbook_s']} s)")
-    print(f"{'client':<28} {'first auth from new (polls)':>28} {'model':>14} {'gap (polls)':>12} {'model':>14}"
+    labels = [f"{row['container']} ({row['client']})" for row in run["rows"]]
+    width = max([len("client"), *map(len, labels)])
+    print(f"{'client':<{width}} {'first auth from new (polls)':>28} {'model':>14} {'gap (polls)':>12} {'model':>14}"
           f" {'watch: unsynced samples':>24}")
-    for row in run["rows"]:
+    for label, row in zip(labels, run["rows"], strict=True):
         first = "-" if row["first_auth_polls"] is None else f"{row['first_auth_polls']:.2f}"
         gap = "-" if row["gap_polls"] is None else f"{row['gap_polls']:.2f}"
         model = "{:.2f} .. {:.2f}".format(*row["model_first_auth_polls"])
         model_gap = "{:.2f} .. {:.2f}".format(*row["model_gap_polls"])
-        print(f"{row['container'] + ' (' + row['client'] + ')':<28} {first:>28} {model:>14} {gap:>12} {model_gap:>14}"
+        print(f"{label:<{width}} {first:>28} {model:>14} {gap:>12} {model_gap:>14}"
               f" {row['watch_unsynchronised_samples']:>24}")
         for verdict in row["verdicts"]:
             print(f"  FINDING: {verdict}")
