@@ -137,7 +137,6 @@ def _test_inventory(dest: Path) -> Path:
     return inventory
 
 
-
 def test_planned_move_refuses_an_ntpd_rs_server_before_changing_anything(tmp_path: Path) -> None:
     inventory = tmp_path / "hosts.yml"
     inventory.write_text("all:\n  hosts:\n    ntpdrs-server:\n      ansible_connection: local\n"

@@ -71,7 +71,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """The path of a directory URL (newOrder, newNonce), read from Pebble once."""
         with self.server.lock:
             if not self.server.directory:
-                _, _, body = self._upstream("GET", DIRECTORY_PATH, None, {"Host": self.headers.get("Host", "")})
+                body = self._upstream("GET", DIRECTORY_PATH, None, {"Host": self.headers.get("Host", "")})[2]
                 self.server.directory = json.loads(body)
         url = self.server.directory.get(field, "")
         return "/" + url.split("://", 1)[-1].split("/", 1)[-1] if url else ""
@@ -94,8 +94,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(response_body)
 
     def _rate_limited(self) -> None:
-        _, nonce_headers, _ = self._upstream("HEAD", self._path_of("newNonce"), None,
-                                             {"Host": self.headers.get("Host", "")})
+        nonce_headers = self._upstream("HEAD", self._path_of("newNonce"), None,
+                                       {"Host": self.headers.get("Host", "")})[1]
         nonce = dict((k.lower(), v) for k, v in nonce_headers).get("replay-nonce", "")
         problem = json.dumps({
             "type": "urn:ietf:params:acme:error:rateLimited",

@@ -82,8 +82,9 @@ def test_failed_issue_is_one_redacted_line_and_recorded(tmp_path: Path, pki: Any
     assert _state(tmp_path)["last_run"]["reason"] == "update_refused"
 
 
-def test_problem_only_in_certbots_log_of_this_run_is_the_cause(tmp_path: Path, pki: Any,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_problem_only_in_certbots_log_of_this_run_is_the_cause(
+    tmp_path: Path, pki: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     log = logs / cli.CERTBOT_LOG
