@@ -365,7 +365,7 @@ def test_short_lived_certificate_is_renewed_when_a_third_is_left_and_deployed(la
         conf = box.sh(f"cat /etc/letsencrypt/renewal/{NAME}.conf")
         assert f"renew_before_expiry = {margin} seconds" in conf, conf
         first = file_sha256(box, live)
-        assert served_sha256(box) == first
+        assert served_sha256(box) == first, recorded.get("last_deploy")
 
         # The timer's run, unforced: not due while more than a third is left, due once less is.
         not_due = acme(box, "renew")

@@ -174,9 +174,15 @@ def cmd_issue(args: argparse.Namespace, runner: Runner) -> int:
             "--dns-rfc2136-propagation-seconds", str(args.propagation_seconds)]
     for name in names:
         argv += ["-d", name]
+    path = state.path_for(args.state_dir, args.cert_name)
+    before_deploy = _deploy_time(path)
     failed, secrets = _run_certbot(args, runner, "issue", argv)
     if failed is not None:
         return failed
+    # certbot runs the deploy hooks when certonly replaces an existing lineage's certificate,
+    # logs a failed hook and still exits 0: the hook's own record decides, as for renew.
+    if _hook_failed(args, path, before_deploy):
+        return 1
     try:
         extra = set_margin(args.config_dir, args.cert_name)
     except NtsopsError as exc:
@@ -225,9 +231,7 @@ def cmd_renew(args: argparse.Namespace, runner: Runner) -> int:
     # certbot logs a failed deploy hook and still exits 0: the hook's own record decides.
     # The hook has written the failure (state and its line); say it again on this unit's stderr.
     deployed = state.load(path).get("last_deploy")
-    if isinstance(deployed, dict) and deployed.get("time") != before_deploy and not deployed.get("ok"):
-        sys.stderr.write(failures.message("deploy", args.cert_name, f"{deployed.get('step')}: "
-                                          f"{deployed.get('message')}") + "\n")
+    if _hook_failed(args, path, before_deploy):
         return 1
     try:
         extra = set_margin(args.config_dir, args.cert_name)
@@ -276,6 +280,17 @@ def run_deploy_hooks(config_dir: str, cert_name: str, timeout: float, runner: Ru
         else:
             os.environ["RENEWED_LINEAGE"] = previous
     return hooks
+
+
+def _hook_failed(args: argparse.Namespace, path: str, before_deploy: Any) -> bool:
+    """True (and the hook's failure said again on this run's stderr) when certbot ran the
+    deploy hook in this run and it failed: certbot logs a failed hook and still exits 0."""
+    deployed = state.load(path).get("last_deploy")
+    if isinstance(deployed, dict) and deployed.get("time") != before_deploy and not deployed.get("ok"):
+        sys.stderr.write(failures.message("deploy", args.cert_name, f"{deployed.get('step')}: "
+                                          f"{deployed.get('message')}") + "\n")
+        return True
+    return False
 
 
 def _deploy_time(path: str) -> Any:

@@ -108,6 +108,24 @@ def test_problem_only_in_certbots_log_of_this_run_is_the_cause(
     assert _state(tmp_path)["last_run"]["reason"] == "certbot_failed"
 
 
+def test_forced_issue_whose_deploy_hook_failed_exits_non_zero(
+    tmp_path: Path, pki: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    certbot = FakeCertbot(tmp_path / "le", pki)
+    cli.run(_args(tmp_path, "issue", "-d", NAME), certbot)
+    path = state.path_for(str(tmp_path / "state"), NAME)
+
+    def certbot_with_failing_hook(argv: Sequence[str], timeout: float) -> tuple[int, str]:
+        code, out = certbot(argv, timeout)
+        state.save(path, {**state.load(path), "last_deploy": {"ok": False, "step": "check", "time": 3.0,
+                                                              "message": "boom"}})
+        return code, out
+
+    capsys.readouterr()
+    assert cli.run(_args(tmp_path, "issue", "--force", "-d", NAME), certbot_with_failing_hook) == 1
+    assert capsys.readouterr().err.startswith(f"ntsops-acme: deploy of {NAME} failed: check: boom")
+
+
 def test_renew_not_due_and_forced(tmp_path: Path, pki: Any, capsys: pytest.CaptureFixture[str]) -> None:
     certbot = FakeCertbot(tmp_path / "le", pki)
     cli.run(_args(tmp_path, "issue", "-d", NAME), certbot)
