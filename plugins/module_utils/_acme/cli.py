@@ -243,8 +243,7 @@ def cmd_renew(args: argparse.Namespace, runner: Runner) -> int:
         hooks = run_deploy_hooks(args.config_dir, args.cert_name, args.timeout, runner)
         deployed = state.load(path).get("last_deploy")
         if hooks and isinstance(deployed, dict) and not deployed.get("ok"):
-            sys.stderr.write(failures.message("deploy", args.cert_name, f"{deployed.get('step')}: "
-                                              f"{deployed.get('message')}") + "\n")
+            _say_deploy_failure(args, deployed)
             return 1
         message = "deploy of the renewed certificate retried" if hooks else "not due for renewal"
     else:
@@ -287,10 +286,14 @@ def _hook_failed(args: argparse.Namespace, path: str, before_deploy: Any) -> boo
     deploy hook in this run and it failed: certbot logs a failed hook and still exits 0."""
     deployed = state.load(path).get("last_deploy")
     if isinstance(deployed, dict) and deployed.get("time") != before_deploy and not deployed.get("ok"):
-        sys.stderr.write(failures.message("deploy", args.cert_name, f"{deployed.get('step')}: "
-                                          f"{deployed.get('message')}") + "\n")
+        _say_deploy_failure(args, deployed)
         return True
     return False
+
+
+def _say_deploy_failure(args: argparse.Namespace, deployed: dict[str, Any]) -> None:
+    sys.stderr.write(failures.message("deploy", args.cert_name, f"{deployed.get('step')}: {deployed.get('message')}")
+                     + "\n")
 
 
 def _deploy_time(path: str) -> Any:

@@ -78,8 +78,9 @@ _MAX_LINE = 300
 # certbot before 2.2 on Python 3.11 and later (Debian 12's certbot 2.1) prints every ACME
 # problem document a CA returns for an order (rateLimited, rejectedIdentifier, ...) as
 # "AttributeError: can't set attribute": the exception is immutable and contextlib cannot
-# set its traceback (certbot issue #9539, fixed in certbot 2.2). The problem itself is then
-# only in certbot's log, as the traceback's last line of the exception raised.
+# set its traceback (https://github.com/certbot/certbot/issues/9539, fixed in certbot 2.2).
+# The problem itself is then only in certbot's log, as the traceback's last line of the
+# exception raised.
 _LOG_PROBLEM = re.compile(r"^acme\.messages\.Error: (.+)$", re.MULTILINE)
 
 

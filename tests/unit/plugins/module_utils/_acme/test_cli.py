@@ -108,21 +108,28 @@ def test_problem_only_in_certbots_log_of_this_run_is_the_cause(
     assert _state(tmp_path)["last_run"]["reason"] == "certbot_failed"
 
 
+def _with_failing_hook(certbot: FakeCertbot, tmp_path: Path, step: str) -> cli.Runner:
+    """certbot that succeeds while its deploy hook fails at ``step`` (as the hook records it)."""
+    path = state.path_for(str(tmp_path / "state"), NAME)
+
+    def run(argv: Sequence[str], timeout: float) -> tuple[int, str]:
+        code, out = certbot(argv, timeout)
+        live_sha = cli._live_sha256(str(tmp_path / "le"), NAME)
+        state.save(path, {**state.load(path), "last_deploy": {"ok": False, "step": step, "time": 1.0,
+                                                              "message": "boom", "new_sha256": live_sha}})
+        return code, out
+
+    return run
+
+
 def test_forced_issue_whose_deploy_hook_failed_exits_non_zero(
     tmp_path: Path, pki: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     certbot = FakeCertbot(tmp_path / "le", pki)
     cli.run(_args(tmp_path, "issue", "-d", NAME), certbot)
-    path = state.path_for(str(tmp_path / "state"), NAME)
-
-    def certbot_with_failing_hook(argv: Sequence[str], timeout: float) -> tuple[int, str]:
-        code, out = certbot(argv, timeout)
-        state.save(path, {**state.load(path), "last_deploy": {"ok": False, "step": "check", "time": 3.0,
-                                                              "message": "boom"}})
-        return code, out
-
     capsys.readouterr()
-    assert cli.run(_args(tmp_path, "issue", "--force", "-d", NAME), certbot_with_failing_hook) == 1
+    failing = _with_failing_hook(certbot, tmp_path, "check")
+    assert cli.run(_args(tmp_path, "issue", "--force", "-d", NAME), failing) == 1
     assert capsys.readouterr().err.startswith(f"ntsops-acme: deploy of {NAME} failed: check: boom")
 
 
@@ -143,15 +150,7 @@ def test_renew_whose_deploy_hook_failed_exits_non_zero_and_retries_the_hook_next
     certbot = FakeCertbot(tmp_path / "le", pki)
     cli.run(_args(tmp_path, "issue", "-d", NAME), certbot)
     path = state.path_for(str(tmp_path / "state"), NAME)
-
-    def certbot_with_failing_hook(argv: Sequence[str], timeout: float) -> tuple[int, str]:
-        code, out = certbot(argv, timeout)
-        live_sha = cli._live_sha256(str(tmp_path / "le"), NAME)
-        state.save(path, {**state.load(path), "last_deploy": {"ok": False, "step": "restart", "time": 1.0,
-                                                              "message": "boom", "new_sha256": live_sha}})
-        return code, out
-
-    assert cli.run(_args(tmp_path, "renew", "--force"), certbot_with_failing_hook) == 1
+    assert cli.run(_args(tmp_path, "renew", "--force"), _with_failing_hook(certbot, tmp_path, "restart")) == 1
     assert capsys.readouterr().err.startswith(f"ntsops-acme: deploy of {NAME} failed: restart: boom")
     # Next run: certbot has nothing to renew, but the lineage's certificate was never deployed.
     hooks = tmp_path / "le" / "renewal-hooks" / "deploy"

@@ -52,7 +52,7 @@ def test_unknown_output_gives_its_last_error_line_redacted_and_short() -> None:
     assert long_code == "certbot_failed" and len(long_cause) < 400
 
 
-# What certbot 2.1 prints on Python 3.11 for any ACME problem on an order (certbot issue #9539),
+# What certbot 2.1 prints on Python 3.11 for any ACME problem on an order (https://github.com/certbot/certbot/issues/9539),
 # and the end of the same run's log.
 CRASH_OUTPUT = ("Saving debug log to /var/log/letsencrypt/letsencrypt.log\nAn unexpected error occurred:\n"
                 "AttributeError: can't set attribute\nAsk for help or search for solutions at"
